@@ -1,0 +1,171 @@
+//! Our addresses and ticket ids. Pure.
+//!
+//! Ticket ids reach file names, so they are parsed strictly: `^[1-9][0-9]{0,9}$` and
+//! at most `u32::MAX`. `ticket-0012@`, `ticket--1@` and `ticket-../x@` are not ours.
+
+use crate::config::Config;
+
+/// Parses a ticket id strictly. Anything else is `None`.
+pub fn parse_id(s: &str) -> Option<u32> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 10 || b[0] == b'0' || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.parse::<u32>().ok()
+}
+
+/// What a recipient address asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `support@`: a new ticket unless the mail belongs to one.
+    Support,
+    /// `ticket-N@`.
+    Ticket(u32),
+    /// `ticket-N-close@`, with the token part if the address had one.
+    Close(u32, Option<String>),
+}
+
+/// Splits `local@domain`, lowercased. Angle brackets and blanks around it are dropped.
+pub fn split(addr: &str) -> Option<(String, String)> {
+    let a = addr
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
+    let at = a.rfind('@')?;
+    let (local, domain) = (&a[..at], &a[at + 1..]);
+    if local.is_empty() || domain.is_empty() {
+        return None;
+    }
+    Some((local.to_ascii_lowercase(), domain.to_ascii_lowercase()))
+}
+
+/// Classifies an address. `None`: not one of ours.
+pub fn target(cfg: &Config, addr: &str) -> Option<Target> {
+    let (local, domain) = split(addr)?;
+    if domain != cfg.domain {
+        return None;
+    }
+    if local == cfg.support {
+        return Some(Target::Support);
+    }
+    let rest = local.strip_prefix(&cfg.ticket_prefix)?;
+    if let Some(id) = parse_id(rest) {
+        return Some(Target::Ticket(id));
+    }
+    // ticket-N-close@ or ticket-N-close-TOKEN@
+    let pos = rest.find(&cfg.close_suffix)?;
+    let id = parse_id(&rest[..pos])?;
+    let after = &rest[pos + cfg.close_suffix.len()..];
+    if after.is_empty() {
+        return Some(Target::Close(id, None));
+    }
+    let token = after.strip_prefix('-')?;
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(Target::Close(id, Some(token.to_string())))
+}
+
+/// Finds `[TAGn]` in a subject (any case) and returns n, parsed strictly.
+pub fn subject_tag(tag: &str, subject: &str) -> Option<u32> {
+    let lower = subject.to_ascii_lowercase();
+    let needle = format!("[{}", tag.to_ascii_lowercase());
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find(&needle) {
+        let start = from + pos + needle.len();
+        if let Some(end) = lower[start..].find(']')
+            && let Some(id) = parse_id(&lower[start..start + end])
+        {
+            return Some(id);
+        }
+        from = start;
+    }
+    None
+}
+
+/// True when `addr` is in our domain.
+pub fn in_domain(cfg: &Config, addr: &str) -> bool {
+    split(addr).is_some_and(|(_, d)| d == cfg.domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg() -> Config {
+        Config::parse("domain = \"Example.org\"", Path::new("/"), None).unwrap()
+    }
+
+    #[test]
+    fn ids_are_strict() {
+        for (s, want) in [
+            ("1", Some(1)),
+            ("12", Some(12)),
+            ("4294967295", Some(u32::MAX)),
+            ("4294967296", None),
+            ("0", None),
+            ("012", None),
+            ("-1", None),
+            ("+1", None),
+            ("1 ", None),
+            ("../x", None),
+            ("12/../../etc", None),
+            ("", None),
+            ("12345678901", None),
+            ("1\0", None),
+            ("١", None),
+        ] {
+            assert_eq!(parse_id(s), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn targets() {
+        let c = cfg();
+        for (addr, want) in [
+            ("support@example.org", Some(Target::Support)),
+            ("SUPPORT@EXAMPLE.ORG", Some(Target::Support)),
+            ("<support@example.org>", Some(Target::Support)),
+            ("ticket-12@example.org", Some(Target::Ticket(12))),
+            ("Ticket-12-Close@example.org", Some(Target::Close(12, None))),
+            (
+                "ticket-12-close-00ab@example.org",
+                Some(Target::Close(12, Some("00ab".into()))),
+            ),
+            ("ticket-12-close-@example.org", None),
+            ("ticket-12-close-zz@example.org", None),
+            ("ticket-12-reopen@example.org", None),
+            ("ticket-0012@example.org", None),
+            ("ticket--1@example.org", None),
+            ("ticket-../x@example.org", None),
+            ("ticket-12/../../etc@example.org", None),
+            ("ticket-99999999999999999999@example.org", None),
+            ("ticket-1\0@example.org", None),
+            ("ticket-12@other.org", None),
+            ("support@other.org", None),
+            ("someone@example.org", None),
+            ("support", None),
+            ("", None),
+        ] {
+            assert_eq!(target(&c, addr), want, "{addr:?}");
+        }
+    }
+
+    #[test]
+    fn subject_tags() {
+        for (s, want) in [
+            ("Re: [issue12] printer", Some(12)),
+            ("[ISSUE7]", Some(7)),
+            ("[issue../../x] hi", None),
+            ("[issue012] hi", None),
+            ("[issue] [issue3]", Some(3)),
+            ("issue12", None),
+            ("[issue12", None),
+            ("Привет [issue5]", Some(5)),
+        ] {
+            assert_eq!(subject_tag("issue", s), want, "{s:?}");
+        }
+    }
+}

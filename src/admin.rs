@@ -1,0 +1,426 @@
+//! The interactive commands: list, show, close, reopen, archive, check, reindex.
+//! Errors are `anyhow` here; `lib::run` prints them as one line and exits 1.
+
+use crate::cli::{ArchiveArgs, ListArgs, ShowArgs};
+use crate::config::Config;
+use crate::mbox;
+use crate::notify;
+use crate::route::State;
+use crate::store::{self, LockPolicy, Store};
+use crate::summary::{self, Summary};
+use anyhow::{Context as _, Result, anyhow, bail};
+use chrono::{DateTime, Utc};
+use std::io::Write;
+use std::time::Duration;
+
+/// What the admin commands need from outside.
+pub struct Admin<'a> {
+    pub cfg: &'a Config,
+    pub store: Store,
+    pub now: DateTime<Utc>,
+    /// Who runs the command, for the notes written into tickets.
+    pub user: String,
+}
+
+fn state_name(s: State) -> &'static str {
+    s.as_str()
+}
+
+impl Admin<'_> {
+    fn policy(&self) -> LockPolicy {
+        LockPolicy {
+            timeout: Duration::from_secs(self.cfg.lock_timeout_secs),
+            stale: Duration::from_secs(self.cfg.stale_lock_secs),
+        }
+    }
+
+    fn summaries(&self, states: &[State]) -> Vec<(Summary, Option<String>)> {
+        let mut out = Vec::new();
+        for &st in states {
+            for id in self.store.ids(st) {
+                let r = self
+                    .store
+                    .read(id, st)
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| summary::summarize(id, state_name(st), &d));
+                match r {
+                    Ok(s) => out.push((s, None)),
+                    Err(e) => out.push((
+                        Summary {
+                            id,
+                            state: state_name(st),
+                            subject: String::new(),
+                            requester: String::new(),
+                            messages: 0,
+                            created: String::new(),
+                            updated: String::new(),
+                            updated_at: None,
+                        },
+                        Some(e),
+                    )),
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            b.0.updated_at
+                .cmp(&a.0.updated_at)
+                .then(b.0.id.cmp(&a.0.id))
+        });
+        out
+    }
+
+    /// `list`.
+    pub fn list(&self, args: &ListArgs, out: &mut dyn Write) -> Result<()> {
+        let states: &[State] = if args.all {
+            &[State::Open, State::Closed]
+        } else if args.closed {
+            &[State::Closed]
+        } else {
+            &[State::Open]
+        };
+        let rows = self.summaries(states);
+        let bad: Vec<String> = rows
+            .iter()
+            .filter_map(|(s, e)| e.as_ref().map(|e| format!("ticket {}: {e}", s.id)))
+            .collect();
+        if args.json {
+            let list: Vec<&Summary> = rows
+                .iter()
+                .filter(|(_, e)| e.is_none())
+                .map(|(s, _)| s)
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &list)?;
+            writeln!(out)?;
+        } else {
+            let table: Vec<[String; 6]> = rows
+                .iter()
+                .filter(|(_, e)| e.is_none())
+                .map(|(s, _)| {
+                    [
+                        s.id.to_string(),
+                        s.state.to_string(),
+                        s.updated_at
+                            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                            .unwrap_or_default(),
+                        s.messages.to_string(),
+                        s.requester.clone(),
+                        s.subject.clone(),
+                    ]
+                })
+                .collect();
+            print_table(
+                out,
+                [
+                    "ID",
+                    "STATE",
+                    "UPDATED (UTC)",
+                    "MSGS",
+                    "REQUESTER",
+                    "SUBJECT",
+                ],
+                &table,
+            )?;
+        }
+        if !bad.is_empty() {
+            bail!("{} unreadable: {}", bad.len(), bad.join("; "));
+        }
+        Ok(())
+    }
+
+    fn find(&self, id: u32) -> Result<State> {
+        self.store.state(id).ok_or_else(|| {
+            anyhow!(
+                "no such ticket {id} (see `mailtix list --all` for the tickets in {})",
+                self.store.root().display()
+            )
+        })
+    }
+
+    /// `show`.
+    pub fn show(&self, args: &ShowArgs, out: &mut dyn Write) -> Result<()> {
+        let st = self.find(args.id)?;
+        let data = self.store.read(args.id, st)?;
+        if args.raw {
+            out.write_all(&data)?;
+        } else {
+            let text = summary::render(args.id, state_name(st), &data)
+                .map_err(|e| anyhow!("ticket {} is not a readable mbox: {e}", args.id))?;
+            out.write_all(text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn note(&self, id: u32, event: &str, text: &str) -> Vec<u8> {
+        let msg = format!(
+            "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <{mid}>\n{hdr}: {event}\nAuto-Submitted: auto-generated\n\n{text}\n",
+            domain = self.cfg.domain,
+            to = self.cfg.ticket_address(id),
+            date = self.now.to_rfc2822(),
+            tag = self.cfg.subject_tag,
+            mid = notify::message_id(
+                self.cfg,
+                id,
+                "note",
+                &format!("{}.{}", self.now.timestamp_micros(), std::process::id())
+            ),
+            hdr = summary::EVENT_HEADER,
+        );
+        let from = format!("mailtix@{}", self.cfg.domain);
+        mbox::encode(&mbox::from_line(Some(&from), self.now), b"", msg.as_bytes())
+    }
+
+    /// Moves ticket `id` to `to`, recording `why` in it. `Ok(false)`: it was there already.
+    fn set_state(&self, id: u32, to: State, event: &str, why: &str) -> Result<bool> {
+        self.find(id)?;
+        let mut l = self
+            .store
+            .lock(id, self.policy())?
+            .ok_or_else(|| anyhow!("no such ticket {id}"))?;
+        if l.state() == to {
+            return Ok(false);
+        }
+        let note = self.note(id, event, why);
+        l.append(&note, "")
+            .with_context(|| format!("recording the {event} in ticket {id}"))?;
+        l.move_to(to)?;
+        Ok(true)
+    }
+
+    /// `close` and `reopen`.
+    pub fn close_or_reopen(&self, id: u32, close: bool, out: &mut dyn Write) -> Result<()> {
+        let (to, event) = if close {
+            (State::Closed, "closed")
+        } else {
+            (State::Open, "reopened")
+        };
+        let why = format!(
+            "Ticket {id} {event} by {} from the command line.",
+            self.user
+        );
+        if self.set_state(id, to, event, &why)? {
+            writeln!(out, "ticket {id} {event}")?;
+        } else {
+            writeln!(out, "ticket {id} is already {}", to.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// `archive`.
+    pub fn archive(&self, args: &ArchiveArgs, out: &mut dyn Write) -> Result<()> {
+        let limit = chrono::Duration::days(i64::from(args.idle));
+        let mut failed = Vec::new();
+        for (s, err) in self.summaries(&[State::Open]) {
+            if let Some(e) = err {
+                failed.push(format!("ticket {}: {e}", s.id));
+                continue;
+            }
+            let idle = s
+                .updated_at
+                .map(|u| self.now - u)
+                .unwrap_or(chrono::Duration::MAX);
+            if idle < limit {
+                continue;
+            }
+            if args.dry_run {
+                writeln!(
+                    out,
+                    "would close ticket {} (idle {} days)",
+                    s.id,
+                    idle.num_days()
+                )?;
+                continue;
+            }
+            let why = format!(
+                "Ticket {} closed by `mailtix archive --idle {}`: no mail for {} days.",
+                s.id,
+                args.idle,
+                idle.num_days()
+            );
+            match self.set_state(s.id, State::Closed, "closed", &why) {
+                Ok(_) => writeln!(
+                    out,
+                    "closed ticket {} (idle {} days)",
+                    s.id,
+                    idle.num_days()
+                )?,
+                Err(e) => failed.push(format!("ticket {}: {e}", s.id)),
+            }
+        }
+        if !failed.is_empty() {
+            bail!("{}", failed.join("; "));
+        }
+        Ok(())
+    }
+
+    /// `check`: every problem found, one per line; an error when there are any.
+    pub fn check(&self, out: &mut dyn Write) -> Result<()> {
+        let mut problems: Vec<String> = Vec::new();
+        let root = self.store.root();
+        match std::fs::metadata(root) {
+            Err(e) => problems.push(format!("store {}: {e}", root.display())),
+            Ok(_) => {
+                if let Err(e) = self.store.check_safe() {
+                    problems.push(e.to_string());
+                }
+                for st in [State::Open, State::Closed] {
+                    for id in self.store.ids(st) {
+                        let meta = match self.store.metadata(id, st) {
+                            Ok(m) => m,
+                            Err(e) => {
+                                problems.push(format!("ticket {id}: {e}"));
+                                continue;
+                            }
+                        };
+                        use std::os::unix::fs::MetadataExt;
+                        if meta.file_type().is_symlink() {
+                            problems.push(format!("ticket {id} is a symlink"));
+                            continue;
+                        }
+                        if meta.nlink() > 1 {
+                            problems.push(format!("ticket {id} has {} hard links", meta.nlink()));
+                        }
+                        if meta.mode() & 0o002 != 0 {
+                            problems.push(format!("ticket {id} is world-writable"));
+                        }
+                        if self.store.state(id) == Some(State::Open)
+                            && st == State::Open
+                            && self.store.metadata(id, State::Closed).is_ok()
+                        {
+                            problems.push(format!("ticket {id} is both open and archived"));
+                        }
+                        match self.store.read(id, st) {
+                            Ok(d) => {
+                                for p in summary::problems(&d) {
+                                    problems.push(format!("ticket {id}: {p}"));
+                                }
+                            }
+                            Err(e) => problems.push(format!("ticket {id}: {e}")),
+                        }
+                    }
+                }
+                let stale = Duration::from_secs(self.cfg.stale_lock_secs);
+                for (path, age) in self.store.leftovers() {
+                    if age > stale || path.parent().is_some_and(|p| p.ends_with("pending")) {
+                        problems.push(format!(
+                            "leftover {} ({}s old)",
+                            path.display(),
+                            age.as_secs()
+                        ));
+                    }
+                }
+                if let Ok(mode) = store::mode_of(root)
+                    && mode & 0o007 != 0
+                {
+                    writeln!(
+                        out,
+                        "note: {} is accessible to others (mode {:o})",
+                        root.display(),
+                        mode & 0o777
+                    )?;
+                }
+            }
+        }
+        if let crate::config::Transport::Sendmail(p) = &self.cfg.transport
+            && !p.exists()
+        {
+            problems.push(format!("mail.sendmail {} does not exist", p.display()));
+        }
+        if problems.is_empty() {
+            writeln!(out, "ok: config and store {} are healthy", root.display())?;
+            Ok(())
+        } else {
+            for p in &problems {
+                writeln!(out, "problem: {p}")?;
+            }
+            bail!("{} problem(s) found", problems.len())
+        }
+    }
+
+    /// `reindex`.
+    pub fn reindex(&self, out: &mut dyn Write) -> Result<()> {
+        self.store.init()?;
+        let mut entries = 0usize;
+        let mut tickets = 0usize;
+        let mut errors = Vec::new();
+        self.store
+            .with_new_ticket_lock(|| self.store.index_clear())?;
+        for st in [State::Open, State::Closed] {
+            for id in self.store.ids(st) {
+                let data = match self.store.read(id, st) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        errors.push(format!("ticket {id}: {e}"));
+                        continue;
+                    }
+                };
+                let list = match mbox::read(&data) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        errors.push(format!("ticket {id}: {e}"));
+                        continue;
+                    }
+                };
+                tickets += 1;
+                for e in list {
+                    if let Ok(m) = crate::inbound::parse(&e.message) {
+                        let key = m.message_id.clone().or_else(|| mailtix_key(&e.message));
+                        if let Some(k) = key {
+                            self.store.index_add(&k, id)?;
+                            entries += 1;
+                        }
+                    }
+                }
+            }
+        }
+        writeln!(out, "indexed {entries} messages in {tickets} tickets")?;
+        if !errors.is_empty() {
+            bail!("{}", errors.join("; "));
+        }
+        Ok(())
+    }
+}
+
+/// The `X-Mailtix-Key` trace header of a stored message without a Message-ID.
+fn mailtix_key(message: &[u8]) -> Option<String> {
+    let first = message.split(|&b| b == b'\n').next()?;
+    let v = std::str::from_utf8(first)
+        .ok()?
+        .strip_prefix("X-Mailtix-Key:")?;
+    Some(
+        v.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string(),
+    )
+}
+
+/// Prints rows with aligned columns; the last column is not padded.
+fn print_table<const N: usize>(
+    out: &mut dyn Write,
+    head: [&str; N],
+    rows: &[[String; N]],
+) -> Result<()> {
+    let mut width = head.map(|h| h.chars().count());
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count().min(60));
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == N {
+                s.push_str(c);
+            } else {
+                let c: String = c.chars().take(60).collect();
+                s.push_str(&format!("{c:<w$}  ", w = width[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(head.to_vec()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! The command line (clap derive). Doc comments are the `--help` text.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// An email-first support-ticket system: Exim pipes mail in, each ticket is one mbox file.
+#[derive(Debug, Parser)]
+#[command(name = "mailtix", version, propagate_version = true)]
+pub struct Cli {
+    /// Config file [default: $MAILTIX_CONFIG; with neither, built-in quickstart defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A ticket id: a positive number without leading zeros.
+fn ticket_id(s: &str) -> Result<u32, String> {
+    crate::address::parse_id(s).ok_or_else(|| format!("{s:?} is not a ticket number"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read one message on stdin and file it (what Exim's pipe transport runs).
+    ///
+    /// Exits 0 (stored, or already stored), 65 (not a mail message), 67 (not our
+    /// address, or no such ticket) or 75 (temporary failure: Exim retries).
+    Deliver(DeliverArgs),
+    /// List tickets, newest activity first.
+    List(ListArgs),
+    /// Show a ticket's thread readably, or its raw mbox bytes.
+    Show(ShowArgs),
+    /// Close a ticket: move it to archived/ and record the change in it.
+    Close(IdArgs),
+    /// Reopen a closed ticket.
+    Reopen(IdArgs),
+    /// Close every open ticket with no message for DAYS days.
+    Archive(ArchiveArgs),
+    /// Check the config and the store; exit 1 with reasons if anything is wrong.
+    Check,
+    /// Rebuild the Message-ID index and the id counter from the mbox files.
+    Reindex,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliverArgs {
+    /// Envelope recipient [default: $RECIPIENT, then $LOCAL_PART@$DOMAIN, then headers]
+    #[arg(long, value_name = "ADDR")]
+    pub recipient: Option<String>,
+    /// Envelope sender; empty means a bounce [default: $SENDER, then Return-Path]
+    #[arg(long, value_name = "ADDR")]
+    pub sender: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Open and closed tickets.
+    #[arg(long, conflicts_with = "closed")]
+    pub all: bool,
+    /// Only closed tickets.
+    #[arg(long)]
+    pub closed: bool,
+    /// One JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Ticket number.
+    #[arg(value_parser = ticket_id)]
+    pub id: u32,
+    /// Print the mbox file as it is.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// Ticket number.
+    #[arg(value_parser = ticket_id)]
+    pub id: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Close tickets whose newest message is at least this many days old (0: all).
+    #[arg(long, value_name = "DAYS")]
+    pub idle: u32,
+    /// Only print what would be closed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ids_are_strict_on_the_command_line() {
+        assert!(Cli::try_parse_from(["mailtix", "show", "012"]).is_err());
+        assert!(Cli::try_parse_from(["mailtix", "close", "../1"]).is_err());
+        assert!(Cli::try_parse_from(["mailtix", "show", "12"]).is_ok());
+    }
+}

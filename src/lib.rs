@@ -1,0 +1,275 @@
+//! # mailtix
+//!
+//! An email-first support-ticket system for one maintainer. Exim's pipe transport runs
+//! `mailtix deliver` once per message; every ticket is one mboxrd file that mutt opens.
+//! There is no database and no daemon.
+//!
+//! ## Where a message goes
+//! ```text
+//! main.rs     args, env, stdin, clock ─────────────► lib::run
+//! lib.rs      parse the CLI, load the config, catch panics, pick the exit code
+//! deliver.rs  the shell for one message:
+//!   inbound.rs   header facts (Message-ID, threading, From, loop signs)   pure
+//!   address.rs   which of our addresses, strict ticket ids                 pure
+//!   route.rs     which ticket: the routing rules, table-tested            pure
+//!   mbox.rs      the mboxrd entry (From_ line, quoting, state headers)    pure
+//!   store.rs     lock (fcntl + dotlock), append, fsync, create, rename   the only fs module
+//!   ── commit point: the message is on disk ──
+//!   policy.rs    who gets an ack, who may close                           pure
+//!   notify.rs    the acknowledgement and the admin notice (lettre)        pure
+//!   mailer.rs    sendmail / smtp / file outbox                            the only sender
+//! admin.rs    list, show, close, reopen, archive, check, reindex (anyhow)
+//! summary.rs  reading tickets back for list and show                      pure
+//! ```
+//! A route is decided in [`route::route`].
+//!
+//! ## The exit-code contract of `deliver`
+//! | code | when | Exim |
+//! |---|---|---|
+//! | 0  | stored, or already stored | delivered |
+//! | 65 | not a mail message (empty, no header section, too large) | bounce |
+//! | 67 | not one of our addresses, or no such ticket | bounce |
+//! | 75 | anything temporary: locks, I/O, config, usage, a panic | retry |
+//!
+//! `deliver` prints nothing on stdout and exactly one line on stderr. Nothing after the
+//! commit point returns 75, because Exim would retry and store the message twice.
+//! The admin commands exit 0, 1 with a one-line reason, or 2 on a usage error.
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod address;
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod deliver;
+pub mod error;
+pub mod inbound;
+pub mod mailer;
+pub mod mbox;
+pub mod notify;
+pub mod policy;
+pub mod route;
+pub mod store;
+pub mod summary;
+
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use cli::{Cli, Command};
+use config::Config;
+use error::{DeliverError, EX_OK, EX_TEMPFAIL};
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// What the outside world gives one run of mailtix.
+pub struct Inputs<'a> {
+    pub args: Vec<OsString>,
+    pub env: HashMap<String, String>,
+    pub cwd: PathBuf,
+    pub now: DateTime<Utc>,
+    pub stdin: &'a mut dyn Read,
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+}
+
+/// Runs mailtix and returns the process exit code.
+pub fn run(io: Inputs<'_>) -> u8 {
+    let is_deliver = io.args.iter().skip(1).any(|a| a == "deliver");
+    if is_deliver {
+        run_deliver(io)
+    } else {
+        run_admin(io)
+    }
+}
+
+fn load_config(
+    cli_config: Option<&Path>,
+    env: &HashMap<String, String>,
+    cwd: &Path,
+) -> Result<Config, String> {
+    let env_store = env.get("MAILTIX_STORE").map(String::as_str);
+    let path = cli_config.map(Path::to_path_buf).or_else(|| {
+        env.get("MAILTIX_CONFIG")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    });
+    match path {
+        Some(p) => {
+            let p = if p.is_absolute() { p } else { cwd.join(p) };
+            Config::load(&p, env_store)
+        }
+        None => Ok(Config::quickstart(env_store, cwd)),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    let s = notify::clean(s);
+    if s.len() > 900 {
+        let mut end = 900;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{} ...", &s[..end])
+    } else {
+        s
+    }
+}
+
+/// `deliver`: every failure becomes one of 65 / 67 / 75 with one stderr line. A panic
+/// anywhere in here is caught and becomes 75, because Exim bounces on 101.
+fn run_deliver(io: Inputs<'_>) -> u8 {
+    let Inputs {
+        args,
+        env,
+        cwd,
+        now,
+        stdin,
+        stdout: _,
+        stderr,
+    } = io;
+    store::restrict_umask();
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        deliver_inner(args, &env, &cwd, now, stdin)
+    }));
+    std::panic::set_hook(previous_hook);
+    let (code, line) = match result {
+        Ok(Ok(o)) => (
+            EX_OK,
+            if o.detail.is_empty() {
+                format!("mailtix: ticket {}: {}", o.ticket, o.action)
+            } else {
+                format!("mailtix: ticket {}: {} ({})", o.ticket, o.action, o.detail)
+            },
+        ),
+        Ok(Err(e)) => (e.exit_code(), format!("mailtix: {e}")),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            (
+                EX_TEMPFAIL,
+                format!("mailtix: temporary failure, will retry: internal error: {what}"),
+            )
+        }
+    };
+    let _ = writeln!(stderr, "{}", one_line(&line));
+    code
+}
+
+fn deliver_inner(
+    args: Vec<OsString>,
+    env: &HashMap<String, String>,
+    cwd: &Path,
+    now: DateTime<Utc>,
+    stdin: &mut dyn Read,
+) -> Result<deliver::Outcome, DeliverError> {
+    if env.contains_key("MAILTIX_TEST_PANIC") {
+        panic!("MAILTIX_TEST_PANIC is set");
+    }
+    let cli = Cli::try_parse_from(&args).map_err(|e| {
+        DeliverError::temp(format!(
+            "bad command line: {}",
+            e.to_string().lines().next().unwrap_or("")
+        ))
+    })?;
+    let Command::Deliver(dargs) = cli.command else {
+        return Err(DeliverError::temp("bad command line: expected `deliver`"));
+    };
+    let cfg = load_config(cli.config.as_deref(), env, cwd).map_err(DeliverError::temp)?;
+    // Read stdin to the end before anything is committed: Exim counts an exit 0
+    // without a full read as delivered.
+    let mut raw = Vec::new();
+    let limit = cfg.max_message_size.saturating_add(1);
+    stdin
+        .take(limit)
+        .read_to_end(&mut raw)
+        .map_err(|e| DeliverError::temp(format!("reading stdin: {e}")))?;
+    let store = store::Store::new(&cfg.store);
+    let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
+    let cx = deliver::Context {
+        cfg: &cfg,
+        store: &store,
+        mailer: &mailer,
+        env,
+        now,
+    };
+    let input = deliver::EnvelopeInput {
+        recipient: dargs.recipient,
+        sender: dargs.sender,
+    };
+    deliver::deliver(&cx, &input, &raw)
+}
+
+fn run_admin(io: Inputs<'_>) -> u8 {
+    let Inputs {
+        args,
+        env,
+        cwd,
+        now,
+        stdin: _,
+        stdout,
+        stderr,
+    } = io;
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                let _ = write!(stderr, "{text}");
+            } else {
+                let _ = write!(stdout, "{text}");
+            }
+            return code;
+        }
+    };
+    let cfg = match load_config(cli.config.as_deref(), &env, &cwd) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(stderr, "mailtix: {}", one_line(&e));
+            return 1;
+        }
+    };
+    let admin = admin::Admin {
+        cfg: &cfg,
+        store: store::Store::new(&cfg.store),
+        now,
+        user: env
+            .get("USER")
+            .or_else(|| env.get("LOGNAME"))
+            .cloned()
+            .unwrap_or_else(|| "an admin".into()),
+    };
+    let result = match &cli.command {
+        Command::Deliver(_) => Ok(()),
+        Command::List(a) => admin.list(a, stdout),
+        Command::Show(a) => admin.show(a, stdout),
+        Command::Close(a) => admin.close_or_reopen(a.id, true, stdout),
+        Command::Reopen(a) => admin.close_or_reopen(a.id, false, stdout),
+        Command::Archive(a) => admin.archive(a, stdout),
+        Command::Check => admin.check(stdout),
+        Command::Reindex => admin.reindex(stdout),
+    };
+    let flushed = stdout.flush();
+    match result.and(flushed.map_err(Into::into)) {
+        Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let _ = writeln!(stderr, "mailtix: {}", one_line(&format!("{e:#}")));
+            1
+        }
+    }
+}
+
+/// `mailtix list | head` ends with a broken pipe, which is not an error (ripgrep).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,326 @@
+//! The mboxrd codec: pure functions over bytes.
+//!
+//! Why mboxrd: it is the only mbox variant whose quoting is lossless. Every line that
+//! matches `^>*From ` gets one more `>`, so a reader that removes one `>` from every
+//! line matching `^>+From ` gets the message back byte for byte. mboxo (what Exim's
+//! appendfile writes) cannot tell a quoted `>From ` from an original one, and the
+//! Content-Length variants break as soon as someone edits a file by hand.
+
+use chrono::{DateTime, Utc};
+
+/// Mailbox-state headers that incoming mail must not set: mutt, Dovecot and others
+/// read flags from them, so `X-Status: D` would show a message as deleted.
+pub const STATE_HEADERS: [&str; 9] = [
+    "status",
+    "x-status",
+    "x-keywords",
+    "x-uid",
+    "x-imap",
+    "x-imapbase",
+    "content-length",
+    "lines",
+    "x-label",
+];
+
+/// The `From SENDER DATE` separator line, with its newline. The sender is one word:
+/// white space and control characters become `-`, and an empty sender is `MAILER-DAEMON`.
+pub fn from_line(sender: Option<&str>, when: DateTime<Utc>) -> Vec<u8> {
+    let sender = sender.map(str::trim).filter(|s| !s.is_empty());
+    let word: String = match sender {
+        Some(s) => s
+            .chars()
+            .map(|c| {
+                if c.is_whitespace() || c.is_control() {
+                    '-'
+                } else {
+                    c
+                }
+            })
+            .collect(),
+        None => "MAILER-DAEMON".into(),
+    };
+    format!("From {word} {}\n", when.format("%a %b %e %H:%M:%S %Y")).into_bytes()
+}
+
+/// Splits `raw` into lines, each with its `\n` (the last may lack one).
+fn lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    raw.split_inclusive(|&b| b == b'\n')
+}
+
+/// CRLF line ends become LF; a bare CR stays as it is.
+pub fn crlf_to_lf(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !raw.windows(2).any(|w| w == b"\r\n") {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Removes a leading `From ` line that an MTA prepended.
+pub fn strip_from_line(raw: &[u8]) -> &[u8] {
+    if raw.starts_with(b"From ") {
+        match raw.iter().position(|&b| b == b'\n') {
+            Some(nl) => &raw[nl + 1..],
+            None => &[],
+        }
+    } else {
+        raw
+    }
+}
+
+/// True when the line is a header field start: a name of printable characters other
+/// than `:`, then optional blanks, then `:`.
+pub fn is_field_start(line: &[u8]) -> bool {
+    let name_len = line
+        .iter()
+        .take_while(|&&b| (33..=126).contains(&b) && b != b':')
+        .count();
+    if name_len == 0 {
+        return false;
+    }
+    let rest = &line[name_len..];
+    let blanks = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    rest.get(blanks) == Some(&b':')
+}
+
+fn field_name(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .position(|&b| b == b':' || b == b' ' || b == b'\t')
+        .unwrap_or(line.len());
+    &line[..end]
+}
+
+fn is_state_header(line: &[u8]) -> bool {
+    let name = field_name(line);
+    STATE_HEADERS
+        .iter()
+        .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+}
+
+fn needs_quote(line: &[u8]) -> bool {
+    let gts = line.iter().take_while(|&&b| b == b'>').count();
+    line[gts..].starts_with(b"From ")
+}
+
+/// Encodes one message as an mboxrd entry: From_ line, trace headers, the message with
+/// CRLF turned into LF, a leading From_ line removed, state headers removed, `^>*From `
+/// lines quoted, then a final newline and one empty line.
+///
+/// `message` must already be normalised by [`normalise`]; `trace` is a block of
+/// complete header lines (`X-Mailtix-*`), possibly empty.
+pub fn encode(from_line: &[u8], trace: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(from_line.len() + trace.len() + message.len() + 64);
+    out.extend_from_slice(from_line);
+    out.extend_from_slice(trace);
+    let mut in_header = true;
+    let mut dropping = false;
+    for line in lines(message) {
+        if in_header {
+            if line == b"\n" {
+                in_header = false;
+            } else if line.starts_with(b" ") || line.starts_with(b"\t") {
+                if dropping {
+                    continue;
+                }
+            } else {
+                dropping = is_state_header(line);
+                if dropping {
+                    continue;
+                }
+            }
+        }
+        if needs_quote(line) {
+            out.push(b'>');
+        }
+        out.extend_from_slice(line);
+    }
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
+}
+
+/// CRLF→LF and a leading From_ line removed: the bytes every later step sees.
+pub fn normalise(raw: &[u8]) -> Vec<u8> {
+    let lf = crlf_to_lf(raw);
+    strip_from_line(&lf).to_vec()
+}
+
+/// One message read back from an mbox file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The From_ line without `From ` and without its newline.
+    pub from_line: String,
+    /// Byte offset of the From_ line in the file.
+    pub offset: usize,
+    /// The message with one `>` removed from every `^>+From ` line.
+    pub message: Vec<u8>,
+}
+
+/// Reads an mbox file. A message starts at a `From ` line at the start of the file or
+/// after an empty line; the empty line before the next separator belongs to no message.
+/// Returns an error when the file is not empty and does not start with a From_ line.
+pub fn read(data: &[u8]) -> Result<Vec<Entry>, String> {
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !data.starts_with(b"From ") {
+        return Err("does not start with a From_ line".into());
+    }
+    let mut starts = vec![0usize];
+    let mut pos = 0;
+    let mut prev_empty = false;
+    for line in lines(data) {
+        if pos > 0 && prev_empty && line.starts_with(b"From ") {
+            starts.push(pos);
+        }
+        prev_empty = line == b"\n";
+        pos += line.len();
+    }
+    let mut entries = Vec::with_capacity(starts.len());
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(data.len());
+        let chunk = &data[start..end];
+        let nl = chunk
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(chunk.len());
+        let from_line = String::from_utf8_lossy(&chunk[5..nl]).into_owned();
+        let mut body = &chunk[(nl + 1).min(chunk.len())..];
+        if body.ends_with(b"\n\n") || (i + 1 < starts.len() && body.ends_with(b"\n")) {
+            body = &body[..body.len() - 1];
+        }
+        let mut message = Vec::with_capacity(body.len());
+        for line in lines(body) {
+            if line.starts_with(b">") && needs_quote(line) {
+                message.extend_from_slice(&line[1..]);
+            } else {
+                message.extend_from_slice(line);
+            }
+        }
+        entries.push(Entry {
+            from_line,
+            offset: start,
+            message,
+        });
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn when() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 7, 46, 8).unwrap()
+    }
+
+    #[test]
+    fn from_line_is_asctime_in_utc() {
+        assert_eq!(
+            from_line(Some("a@b.c"), when()),
+            b"From a@b.c Sun Nov 22 07:46:08 2026\n"
+        );
+        let early = Utc.with_ymd_and_hms(1996, 1, 3, 1, 5, 34).unwrap();
+        assert_eq!(
+            from_line(None, early),
+            b"From MAILER-DAEMON Wed Jan  3 01:05:34 1996\n"
+        );
+        assert_eq!(
+            from_line(Some(""), when()),
+            b"From MAILER-DAEMON Sun Nov 22 07:46:08 2026\n"
+        );
+        assert_eq!(
+            from_line(Some("a b\tc"), when()),
+            b"From a-b-c Sun Nov 22 07:46:08 2026\n"
+        );
+    }
+
+    #[test]
+    fn quoting_adds_one_gt_to_every_from_line() {
+        let msg = b"Subject: x\n\nFrom me\n>From you\n>>From them\nFromage\n> From no\n";
+        let out = encode(b"From a Sun Nov 22 07:46:08 2026\n", b"", msg);
+        assert_eq!(
+            out,
+            b"From a Sun Nov 22 07:46:08 2026\nSubject: x\n\n>From me\n>>From you\n>>>From them\nFromage\n> From no\n\n"
+        );
+        let back = read(&out).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].message, msg);
+    }
+
+    #[test]
+    fn state_headers_are_removed_with_their_continuations() {
+        let msg = b"Status: RO\nX-Status: D\n  folded\nSubject: keep\nx-uid: 4\nLines: 3\nContent-Length: 9\nX-Label: l\nX-Keywords: k\nX-IMAP: 1\nX-IMAPbase: 2\n\nStatus: body stays\n";
+        let out = encode(b"From a x\n", b"", msg);
+        assert_eq!(out, b"From a x\nSubject: keep\n\nStatus: body stays\n\n");
+    }
+
+    #[test]
+    fn final_newline_and_blank_line_are_ensured() {
+        assert_eq!(
+            encode(b"F\n", b"", b"A: b\n\nno newline"),
+            b"F\nA: b\n\nno newline\n\n"
+        );
+        assert_eq!(
+            encode(b"F\n", b"", b"A: b\n\nx\n\n\n"),
+            b"F\nA: b\n\nx\n\n\n\n"
+        );
+    }
+
+    #[test]
+    fn normalise_turns_crlf_into_lf_and_drops_an_mta_from_line() {
+        assert_eq!(
+            normalise(b"From MAILER-DAEMON Sat Jan  3 01:05:34 1996\r\nA: b\r\n\r\nx\ry\r\n"),
+            b"A: b\n\nx\ry\n"
+        );
+    }
+
+    #[test]
+    fn field_starts() {
+        for (line, want) in [
+            (&b"Subject: x"[..], true),
+            (b"Subject : x", true),
+            (b"X-A.b_c: x", true),
+            (b" folded", false),
+            (b"no colon", false),
+            (b": empty name", false),
+            (b"\n", false),
+            (b"From x", false),
+        ] {
+            assert_eq!(
+                is_field_start(line),
+                want,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn reader_splits_only_after_an_empty_line() {
+        let mut data = encode(b"From a x\n", b"", b"A: 1\n\none\n");
+        data.extend(encode(b"From b y\n", b"", b"A: 2\n\ntwo\n\n"));
+        let e = read(&data).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].message, b"A: 1\n\none\n");
+        assert_eq!(e[1].message, b"A: 2\n\ntwo\n\n");
+        assert_eq!(e[1].from_line, "b y");
+        assert!(read(b"garbage\n").is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! Who gets mail and who may close: pure decisions over the envelope and the headers.
+
+use crate::address;
+use crate::config::Config;
+use crate::inbound::{Inbound, Mailbox};
+use hmac::{Mac, SimpleHmac};
+use sha2::Sha256;
+
+/// The envelope sender as Exim gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    /// A non-empty return path.
+    Address(String),
+    /// `SENDER` was set and empty: the mail is a bounce.
+    Null,
+    /// Nobody said (a message piped by hand without a Return-Path).
+    Unknown,
+}
+
+impl Sender {
+    pub fn address(&self) -> Option<&str> {
+        match self {
+            Sender::Address(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// Local parts that belong to machines, not people (RFC 3834 §2 and common practice).
+fn is_machine_local_part(local: &str) -> bool {
+    matches!(
+        local,
+        "mailer-daemon" | "postmaster" | "noreply" | "no-reply" | "do-not-reply" | "donotreply"
+    ) || local.ends_with("-request")
+        || local.starts_with("owner-")
+        || local.starts_with("bounce")
+}
+
+/// Why this mail is automatic or bulk, if it is. Such mail is filed but never answered,
+/// never reopens a ticket, and never sends the admin a follow-up notice.
+pub fn automatic(sender: &Sender, msg: &Inbound) -> Option<String> {
+    if *sender == Sender::Null {
+        return Some("a bounce (empty envelope sender)".into());
+    }
+    if let Some(reason) = &msg.auto_reason {
+        return Some(reason.clone());
+    }
+    let addrs = sender
+        .address()
+        .into_iter()
+        .chain(msg.from.as_ref().map(|m| m.addr.as_str()));
+    for a in addrs {
+        if let Some((local, _)) = address::split(a)
+            && is_machine_local_part(&local)
+        {
+            return Some(format!("sent by {a}"));
+        }
+    }
+    None
+}
+
+/// True when the mail comes from one of our own addresses (ticket-N@, support@, the
+/// maintainer replying through a ticket address).
+pub fn from_ourselves(cfg: &Config, msg: &Inbound) -> bool {
+    msg.from
+        .as_ref()
+        .is_some_and(|m| address::target(cfg, &m.addr).is_some())
+}
+
+/// Where the acknowledgement of a new ticket goes, or why none goes out.
+pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mailbox, String> {
+    if let Some(why) = automatic(sender, msg) {
+        return Err(why);
+    }
+    let to = msg
+        .reply_to
+        .clone()
+        .or_else(|| msg.from.clone())
+        .ok_or_else(|| "no From or Reply-To address".to_string())?;
+    if address::split(&to.addr).is_none() {
+        return Err(format!("{:?} is not an address", to.addr));
+    }
+    for a in sender.address().into_iter().chain([to.addr.as_str()]) {
+        if address::in_domain(cfg, a) {
+            return Err(format!("{a} is in our own domain"));
+        }
+    }
+    Ok(to)
+}
+
+/// The token of a close address: the first 64 bits of HMAC-SHA256(secret, "close:N"),
+/// in lowercase hex because Exim folds the case of local parts.
+pub fn close_token(secret: &[u8], id: u32) -> String {
+    let mut mac = mac(secret);
+    mac.update(format!("close:{id}").as_bytes());
+    mac.finalize().into_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn mac(secret: &[u8]) -> SimpleHmac<Sha256> {
+    match SimpleHmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    }
+}
+
+fn token_matches(secret: &[u8], id: u32, token: &str) -> bool {
+    if token.len() != 16 {
+        return false;
+    }
+    let bytes: Option<Vec<u8>> = (0..16)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok())
+        .collect();
+    let Some(bytes) = bytes else { return false };
+    let mut mac = mac(secret);
+    mac.update(format!("close:{id}").as_bytes());
+    mac.verify_truncated_left(&bytes).is_ok()
+}
+
+/// May this mail close ticket `id`? Both the envelope sender and the From address must
+/// be admins; with `close_token` on, the address must also carry the ticket's token.
+pub fn may_close(
+    cfg: &Config,
+    id: u32,
+    sender: &Sender,
+    msg: &Inbound,
+    token: Option<&str>,
+    secret: Option<&[u8]>,
+) -> Result<(), String> {
+    let env = sender.address().unwrap_or("");
+    if !cfg.is_admin(env) {
+        return Err(format!(
+            "envelope sender {:?} is not an admin",
+            if env.is_empty() { "<>" } else { env }
+        ));
+    }
+    let from = msg.from.as_ref().map(|m| m.addr.as_str()).unwrap_or("");
+    if !cfg.is_admin(from) {
+        return Err(format!("From {from:?} is not an admin"));
+    }
+    if cfg.close_token {
+        let secret = secret.ok_or("no close secret in the store")?;
+        match token {
+            Some(t) if token_matches(secret, id, t) => {}
+            Some(_) => return Err("the close address has a wrong token".into()),
+            None => return Err("the close address has no token (close_token is on)".into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg(extra: &str) -> Config {
+        Config::parse(
+            &format!("domain = \"example.org\"\nadmins = [\"boss@admin.net\"]\n{extra}"),
+            Path::new("/"),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn from(addr: &str) -> Inbound {
+        Inbound {
+            from: Some(Mailbox {
+                name: None,
+                addr: addr.into(),
+            }),
+            ..Inbound::default()
+        }
+    }
+
+    #[test]
+    fn acks_go_to_people_outside_our_domain() {
+        let c = cfg("");
+        let person = Sender::Address("ann@x.com".into());
+        assert_eq!(
+            ack_recipient(&c, &person, &from("ann@x.com")).unwrap().addr,
+            "ann@x.com"
+        );
+        let mut rt = from("ann@x.com");
+        rt.reply_to = Some(Mailbox {
+            name: None,
+            addr: "ann@home.com".into(),
+        });
+        assert_eq!(
+            ack_recipient(&c, &person, &rt).unwrap().addr,
+            "ann@home.com"
+        );
+        for (sender, m) in [
+            (Sender::Null, from("ann@x.com")),
+            (
+                Sender::Address("MAILER-DAEMON@x.com".into()),
+                from("ann@x.com"),
+            ),
+            (person.clone(), from("postmaster@x.com")),
+            (person.clone(), from("ticket-4@example.org")),
+            (Sender::Address("me@Example.org".into()), from("ann@x.com")),
+            (person.clone(), Inbound::default()),
+            (
+                person.clone(),
+                Inbound {
+                    auto_reason: Some("List-Id header".into()),
+                    ..from("ann@x.com")
+                },
+            ),
+        ] {
+            assert!(ack_recipient(&c, &sender, &m).is_err(), "{sender:?} {m:?}");
+        }
+    }
+
+    #[test]
+    fn only_admins_close_and_both_addresses_count() {
+        let c = cfg("");
+        let boss = Sender::Address("Boss@admin.net".into());
+        assert!(may_close(&c, 1, &boss, &from("boss@ADMIN.net"), None, None).is_ok());
+        let forged = Sender::Address("evil@x.com".into());
+        assert!(may_close(&c, 1, &forged, &from("boss@admin.net"), None, None).is_err());
+        assert!(may_close(&c, 1, &boss, &from("evil@x.com"), None, None).is_err());
+        assert!(may_close(&c, 1, &Sender::Null, &from("boss@admin.net"), None, None).is_err());
+        assert!(may_close(&c, 1, &Sender::Unknown, &from("boss@admin.net"), None, None).is_err());
+    }
+
+    #[test]
+    fn tokens_bind_the_ticket() {
+        let c = cfg("close_token = true");
+        let boss = Sender::Address("boss@admin.net".into());
+        let m = from("boss@admin.net");
+        let secret = b"s3cret";
+        let t5 = close_token(secret, 5);
+        assert_eq!(t5.len(), 16);
+        assert!(may_close(&c, 5, &boss, &m, Some(&t5), Some(secret)).is_ok());
+        assert!(may_close(&c, 6, &boss, &m, Some(&t5), Some(secret)).is_err());
+        assert!(may_close(&c, 5, &boss, &m, None, Some(secret)).is_err());
+        assert!(may_close(&c, 5, &boss, &m, Some("0000000000000000"), Some(secret)).is_err());
+        assert!(may_close(&c, 5, &boss, &m, Some(&t5), Some(b"other")).is_err());
+    }
+}

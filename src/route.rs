@@ -1,0 +1,322 @@
+//! Routing: which ticket a message belongs to. Pure; the store is reached only through
+//! the [`Lookup`] trait, so the rules are tested with a table and no files.
+//!
+//! First match wins (SPEC "Routing"):
+//! 1. `ticket-N-close@` closes N (if allowed) and files the mail in N.
+//! 2. `ticket-N@` files the mail in N.
+//! 3. `support@` with `[issueN]` in the Subject files it in N.
+//! 4. `support@` whose own Message-ID, In-Reply-To or References names a message of a
+//!    ticket (one it stores or one mailtix sent), or whose To/Cc names `ticket-N@`,
+//!    files it in that ticket. Never by subject text.
+//! 5. `support@` otherwise opens a new ticket.
+//! 6. Anything else is not ours (67), and so is a ticket that does not exist.
+
+use crate::address::{self, Target};
+use crate::config::Config;
+use crate::error::DeliverError;
+use crate::inbound::Inbound;
+
+/// Whether a ticket file is in the store or in `archived/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Open,
+    Closed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Closed => "closed",
+        }
+    }
+}
+
+/// What routing needs to know about the store.
+pub trait Lookup {
+    /// The state of ticket `id`, or `None` when it does not exist.
+    fn state(&self, id: u32) -> Option<State>;
+    /// The ticket that stores a message with this Message-ID (without brackets).
+    fn ticket_of(&self, message_id: &str) -> Option<u32>;
+}
+
+/// Why a message went where it went: logged, and used to pick notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    Address,
+    SubjectTag,
+    Thread,
+    AlsoAddressed,
+}
+
+/// The routing decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Open a new ticket.
+    New,
+    /// File in an existing ticket.
+    Append { id: u32, state: State, why: Why },
+    /// File in the ticket and close it, if the sender may.
+    Close {
+        id: u32,
+        state: State,
+        token: Option<String>,
+    },
+}
+
+/// Message-IDs of mail mailtix sends look like `mailtix.N.KIND.UNIQUE@DOMAIN`; this
+/// returns N for one of ours.
+pub fn own_message_ticket(cfg: &Config, message_id: &str) -> Option<u32> {
+    let (local, domain) = message_id.rsplit_once('@')?;
+    if !domain.eq_ignore_ascii_case(&cfg.domain) {
+        return None;
+    }
+    let mut parts = local.split('.');
+    if parts.next()? != "mailtix" {
+        return None;
+    }
+    address::parse_id(parts.next()?)
+}
+
+/// Decides where a message goes.
+pub fn route(
+    cfg: &Config,
+    target: &Target,
+    msg: &Inbound,
+    lookup: &impl Lookup,
+) -> Result<Route, DeliverError> {
+    let existing = |id: u32| {
+        lookup.state(id).ok_or_else(|| DeliverError::NoSuchTicket {
+            id,
+            hint: format!(
+                "mail {} for a new ticket, or {}N@{} for an existing one",
+                cfg.support_address(),
+                cfg.ticket_prefix,
+                cfg.domain
+            ),
+        })
+    };
+    match target {
+        Target::Close(id, token) => Ok(Route::Close {
+            id: *id,
+            state: existing(*id)?,
+            token: token.clone(),
+        }),
+        Target::Ticket(id) => Ok(Route::Append {
+            id: *id,
+            state: existing(*id)?,
+            why: Why::Address,
+        }),
+        Target::Support => {
+            if let Some(id) = address::subject_tag(&cfg.subject_tag, &msg.subject) {
+                return Ok(Route::Append {
+                    id,
+                    state: existing(id)?,
+                    why: Why::SubjectTag,
+                });
+            }
+            let ids = msg
+                .message_id
+                .iter()
+                .chain(msg.in_reply_to.iter())
+                .chain(msg.references.iter().rev());
+            for mid in ids {
+                let found = own_message_ticket(cfg, mid).or_else(|| lookup.ticket_of(mid));
+                if let Some((id, state)) = found.and_then(|id| Some((id, lookup.state(id)?))) {
+                    return Ok(Route::Append {
+                        id,
+                        state,
+                        why: Why::Thread,
+                    });
+                }
+            }
+            for addr in &msg.recipient_candidates {
+                if let Some(Target::Ticket(id)) = address::target(cfg, addr)
+                    && let Some(state) = lookup.state(id)
+                {
+                    return Ok(Route::Append {
+                        id,
+                        state,
+                        why: Why::AlsoAddressed,
+                    });
+                }
+            }
+            Ok(Route::New)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    struct Fake {
+        tickets: HashMap<u32, State>,
+        ids: HashMap<&'static str, u32>,
+    }
+
+    impl Lookup for Fake {
+        fn state(&self, id: u32) -> Option<State> {
+            self.tickets.get(&id).copied()
+        }
+        fn ticket_of(&self, mid: &str) -> Option<u32> {
+            self.ids.get(mid).copied()
+        }
+    }
+
+    fn msg(subject: &str, mid: Option<&str>, irt: &[&str], refs: &[&str], to: &[&str]) -> Inbound {
+        Inbound {
+            subject: subject.into(),
+            message_id: mid.map(str::to_string),
+            in_reply_to: irt.iter().map(|s| s.to_string()).collect(),
+            references: refs.iter().map(|s| s.to_string()).collect(),
+            recipient_candidates: to.iter().map(|s| s.to_string()).collect(),
+            ..Inbound::default()
+        }
+    }
+
+    #[test]
+    fn routing_table() {
+        let cfg = Config::parse("domain = \"example.org\"", Path::new("/"), None).unwrap();
+        let fake = Fake {
+            tickets: HashMap::from([(1, State::Open), (2, State::Closed), (3, State::Open)]),
+            ids: HashMap::from([("known@x", 3), ("gone@x", 99)]),
+        };
+        use Route::*;
+        let append = |id, state, why| Append { id, state, why };
+        let s = Target::Support;
+        let cases: Vec<(&str, Target, Inbound, Result<Route, u8>)> = vec![
+            (
+                "plain support mail opens a ticket",
+                s.clone(),
+                msg("hi", Some("new@x"), &[], &[], &[]),
+                Ok(New),
+            ),
+            (
+                "ticket address",
+                Target::Ticket(1),
+                msg("", None, &[], &[], &[]),
+                Ok(append(1, State::Open, Why::Address)),
+            ),
+            (
+                "ticket address, closed ticket",
+                Target::Ticket(2),
+                msg("", None, &[], &[], &[]),
+                Ok(append(2, State::Closed, Why::Address)),
+            ),
+            (
+                "ticket address, no such ticket",
+                Target::Ticket(9),
+                msg("", None, &[], &[], &[]),
+                Err(67),
+            ),
+            (
+                "no such ticket even when the Message-ID is stored",
+                Target::Ticket(9),
+                msg("", Some("known@x"), &[], &[], &[]),
+                Err(67),
+            ),
+            (
+                "close address",
+                Target::Close(1, None),
+                msg("", None, &[], &[], &[]),
+                Ok(Close {
+                    id: 1,
+                    state: State::Open,
+                    token: None,
+                }),
+            ),
+            (
+                "close address, no such ticket",
+                Target::Close(7, None),
+                msg("", None, &[], &[], &[]),
+                Err(67),
+            ),
+            (
+                "subject tag",
+                s.clone(),
+                msg("Re: [issue1] x", None, &[], &[], &[]),
+                Ok(append(1, State::Open, Why::SubjectTag)),
+            ),
+            (
+                "subject tag wins over references",
+                s.clone(),
+                msg("[Issue2]", None, &["known@x"], &[], &[]),
+                Ok(append(2, State::Closed, Why::SubjectTag)),
+            ),
+            (
+                "subject tag for a missing ticket",
+                s.clone(),
+                msg("[issue42]", None, &[], &[], &[]),
+                Err(67),
+            ),
+            (
+                "malformed subject tag is ignored",
+                s.clone(),
+                msg("[issue01]", None, &[], &[], &[]),
+                Ok(New),
+            ),
+            (
+                "in-reply-to a stored message",
+                s.clone(),
+                msg("x", None, &["known@x"], &[], &[]),
+                Ok(append(3, State::Open, Why::Thread)),
+            ),
+            (
+                "references a stored message",
+                s.clone(),
+                msg("x", None, &[], &["a@b", "known@x"], &[]),
+                Ok(append(3, State::Open, Why::Thread)),
+            ),
+            (
+                "references one of our acks",
+                s.clone(),
+                msg("x", None, &[], &["mailtix.2.ack.55@example.org"], &[]),
+                Ok(append(2, State::Closed, Why::Thread)),
+            ),
+            (
+                "our ack id in another domain is not ours",
+                s.clone(),
+                msg("x", None, &[], &["mailtix.2.ack.55@evil.org"], &[]),
+                Ok(New),
+            ),
+            (
+                "index entry for a deleted ticket is ignored",
+                s.clone(),
+                msg("x", None, &["gone@x"], &[], &[]),
+                Ok(New),
+            ),
+            (
+                "a retry of a stored message finds its ticket",
+                s.clone(),
+                msg("x", Some("known@x"), &[], &[], &[]),
+                Ok(append(3, State::Open, Why::Thread)),
+            ),
+            (
+                "also addressed to a ticket",
+                s.clone(),
+                msg(
+                    "x",
+                    None,
+                    &[],
+                    &[],
+                    &["support@example.org", "ticket-1@example.org"],
+                ),
+                Ok(append(1, State::Open, Why::AlsoAddressed)),
+            ),
+            (
+                "subject text never threads",
+                s.clone(),
+                msg("Re: hi", None, &[], &[], &[]),
+                Ok(New),
+            ),
+        ];
+        assert!(!cases.is_empty());
+        for (name, target, m, want) in cases {
+            let got = route(&cfg, &target, &m, &fake).map_err(|e| e.exit_code());
+            assert_eq!(got, want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,897 @@
+//! The store: the only module that touches the filesystem for tickets.
+//!
+//! ```text
+//! STORE/N                 open ticket N (mboxrd)
+//! STORE/archived/N        closed ticket N
+//! STORE/N.lock            dotlock while N is written (archived/N.lock for closed ones)
+//! STORE/.mailtix/next-id  the next ticket id (a hint: existing files are skipped)
+//! STORE/.mailtix/lock     fs2 lock serialising new tickets
+//! STORE/.mailtix/index/XX Message-ID -> ticket, 256 shards by hash, append-only
+//! STORE/.mailtix/pending/N  the append in progress on N, for crash repair
+//! STORE/.mailtix/tmp/     new tickets are written here, fsync'd, then linked in
+//! STORE/.mailtix/log      one line per delivery
+//! STORE/.mailtix/secret   key for close tokens (created when first needed)
+//! ```
+//!
+//! Locking follows mutt and Debian Policy §11.6: a whole-file fcntl write lock, then the
+//! dotlock. Both are taken without blocking and retried, releasing both between tries,
+//! so a program that takes them in the other order cannot deadlock us. `flock` (and so
+//! fs2) is used only for `.mailtix/lock`, which only mailtix touches: on Linux flock
+//! and fcntl locks do not see each other.
+
+use crate::route::{Lookup, State};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Mode of files mailtix creates: the owner and the mail group, nobody else.
+pub const FILE_MODE: u32 = 0o660;
+const DIR_MODE: u32 = 0o770;
+
+/// Timing of ticket locks.
+#[derive(Debug, Clone, Copy)]
+pub struct LockPolicy {
+    /// Give up (temporary failure) after this long.
+    pub timeout: Duration,
+    /// A dotlock older than this with no change is stale and removed.
+    pub stale: Duration,
+}
+
+/// The ticket directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+fn ctx(what: impl std::fmt::Display, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+fn mkdir(p: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(DIR_MODE).create(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(ctx(p.display(), e)),
+    }
+}
+
+/// fsync a directory, so that a create, link or rename in it survives a crash.
+pub fn sync_dir(p: &Path) -> io::Result<()> {
+    File::open(p)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| ctx(p.display(), e))
+}
+
+/// FNV-1a, 64 bit: a stable hash for index shards (std's hasher may change).
+fn fnv1a(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A Message-ID as an index key: no tabs or newlines.
+fn index_key(mid: &str) -> String {
+    mid.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+impl Store {
+    /// A store at `root`. Nothing is touched until `init`.
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.root.join(".mailtix")
+    }
+
+    /// Creates the store's directories when missing.
+    pub fn init(&self) -> io::Result<()> {
+        if !self.root.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(&self.root)
+                .map_err(|e| ctx(self.root.display(), e))?;
+        }
+        for d in [
+            "archived",
+            ".mailtix",
+            ".mailtix/index",
+            ".mailtix/pending",
+            ".mailtix/tmp",
+        ] {
+            mkdir(&self.root.join(d))?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a store that anyone may write to, or that is not a directory.
+    pub fn check_safe(&self) -> io::Result<()> {
+        for d in [self.root.clone(), self.root.join("archived")] {
+            let m = fs::metadata(&d).map_err(|e| ctx(d.display(), e))?;
+            if !m.is_dir() {
+                return Err(io::Error::other(format!(
+                    "{} is not a directory",
+                    d.display()
+                )));
+            }
+            if m.mode() & 0o002 != 0 {
+                return Err(io::Error::other(format!(
+                    "{} is world-writable; run chmod o-w on it",
+                    d.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The path of ticket `id` in the given state.
+    pub fn path(&self, id: u32, state: State) -> PathBuf {
+        match state {
+            State::Open => self.root.join(id.to_string()),
+            State::Closed => self.root.join("archived").join(id.to_string()),
+        }
+    }
+
+    /// Where ticket `id` is, judged by `lstat` (a symlink counts as present, and is
+    /// refused when someone tries to write it).
+    pub fn state(&self, id: u32) -> Option<State> {
+        [State::Open, State::Closed]
+            .into_iter()
+            .find(|&s| fs::symlink_metadata(self.path(id, s)).is_ok())
+    }
+
+    // ---------------------------------------------------------------- index
+
+    fn shard(&self, mid: &str) -> PathBuf {
+        let h = fnv1a(index_key(mid).as_bytes());
+        self.state_dir()
+            .join("index")
+            .join(format!("{:02x}", h >> 56))
+    }
+
+    /// Every ticket the index lists for this Message-ID.
+    pub fn tickets_of(&self, mid: &str) -> Vec<u32> {
+        let key = index_key(mid);
+        let Ok(data) = fs::read(self.shard(mid)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for line in data.split(|&b| b == b'\n') {
+            let Some(tab) = line.iter().rposition(|&b| b == b'\t') else {
+                continue;
+            };
+            if &line[..tab] == key.as_bytes()
+                && let Some(id) = std::str::from_utf8(&line[tab + 1..])
+                    .ok()
+                    .and_then(crate::address::parse_id)
+            {
+                out.push(id);
+            }
+        }
+        out
+    }
+
+    /// Records that ticket `id` holds (or mailtix sent, about `id`) this Message-ID.
+    /// The index is rebuilt by `reindex`, so it is not fsync'd.
+    pub fn index_add(&self, mid: &str, id: u32) -> io::Result<()> {
+        let line = format!("{}\t{id}\n", index_key(mid));
+        let path = self.shard(mid);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ctx(path.display(), e))?;
+        f.write_all(line.as_bytes())
+    }
+
+    /// Empties the index (for `reindex`).
+    pub fn index_clear(&self) -> io::Result<()> {
+        let dir = self.state_dir().join("index");
+        let _ = fs::remove_dir_all(&dir);
+        mkdir(&dir)
+    }
+
+    // ---------------------------------------------------------------- locking
+
+    /// Locks ticket `id` for writing, wherever it is now. Follows the ticket if it is
+    /// moved while we wait. `Ok(None)`: the ticket does not exist.
+    pub fn lock(&self, id: u32, policy: LockPolicy) -> io::Result<Option<Locked>> {
+        let deadline = Instant::now() + policy.timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let Some(state) = self.state(id) else {
+                return Ok(None);
+            };
+            let path = self.path(id, state);
+            match try_lock(&path, policy.stale)? {
+                Attempt::Locked(file, dotlock) => {
+                    let mut l = Locked {
+                        file,
+                        dotlock,
+                        path,
+                        id,
+                        state,
+                        store: self.clone(),
+                    };
+                    l.repair()?;
+                    return Ok(Some(l));
+                }
+                Attempt::Moved => continue,
+                Attempt::Busy(who) => {
+                    if Instant::now() >= deadline {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WouldBlock,
+                            format!(
+                                "ticket {id} is locked ({who}) for more than {}s",
+                                policy.timeout.as_secs()
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- new tickets
+
+    fn counter_path(&self) -> PathBuf {
+        self.state_dir().join("next-id")
+    }
+
+    /// Runs `f` while holding the store-wide lock that serialises new tickets.
+    pub fn with_new_ticket_lock<T>(&self, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        let path = self.state_dir().join("lock");
+        let lockfile = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ctx(path.display(), e))?;
+        fs2::FileExt::lock_exclusive(&lockfile).map_err(|e| ctx(path.display(), e))?;
+        let out = f();
+        let _ = fs2::FileExt::unlock(&lockfile);
+        out
+    }
+
+    /// The highest ticket id present in the store.
+    pub fn max_id(&self) -> u32 {
+        self.ids(State::Open)
+            .into_iter()
+            .chain(self.ids(State::Closed))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Creates a new ticket holding `entry` and returns its id. Must run inside
+    /// `with_new_ticket_lock`. The file appears whole or not at all: it is written
+    /// and fsync'd under `.mailtix/tmp/`, then hard-linked into place (a link never
+    /// replaces an existing file), and the directory is fsync'd.
+    pub fn create_ticket(&self, entry: &[u8]) -> io::Result<u32> {
+        let counter = self.counter_path();
+        let mut next = match fs::read_to_string(&counter) {
+            Ok(s) => s.trim().parse::<u32>().unwrap_or(0).max(1),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.max_id().saturating_add(1),
+            Err(e) => return Err(ctx(counter.display(), e)),
+        };
+        let tmp = self
+            .state_dir()
+            .join("tmp")
+            .join(format!("new.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(&tmp)
+                .map_err(|e| ctx(tmp.display(), e))?;
+            let written = f.write_all(entry).and_then(|()| f.sync_all());
+            if let Err(e) = written {
+                let _ = fs::remove_file(&tmp);
+                return Err(ctx("writing a new ticket", e));
+            }
+        }
+        let id = loop {
+            if next == u32::MAX {
+                let _ = fs::remove_file(&tmp);
+                return Err(io::Error::other("ticket ids are exhausted"));
+            }
+            if self.state(next).is_some() {
+                next += 1;
+                continue;
+            }
+            match fs::hard_link(&tmp, self.path(next, State::Open)) {
+                Ok(()) => break next,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => next += 1,
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(ctx(self.root.display(), e));
+                }
+            }
+        };
+        let _ = fs::remove_file(&tmp);
+        sync_dir(&self.root)?;
+        write_replace(&counter, format!("{}\n", id + 1).as_bytes())?;
+        Ok(id)
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    /// The ids of the tickets in one state, unsorted.
+    pub fn ids(&self, state: State) -> Vec<u32> {
+        let dir = match state {
+            State::Open => self.root.clone(),
+            State::Closed => self.root.join("archived"),
+        };
+        let Ok(rd) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        rd.filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(crate::address::parse_id))
+            .collect()
+    }
+
+    /// The bytes of ticket `id` (not following symlinks).
+    pub fn read(&self, id: u32, state: State) -> io::Result<Vec<u8>> {
+        let path = self.path(id, state);
+        let mut f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ctx(path.display(), e))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Metadata of ticket `id` without following symlinks.
+    pub fn metadata(&self, id: u32, state: State) -> io::Result<fs::Metadata> {
+        fs::symlink_metadata(self.path(id, state))
+    }
+
+    /// Dotlocks and leftovers that `check` reports: (path, age).
+    pub fn leftovers(&self) -> Vec<(PathBuf, Duration)> {
+        let mut out = Vec::new();
+        for dir in [
+            self.root.clone(),
+            self.root.join("archived"),
+            self.state_dir().join("pending"),
+            self.state_dir().join("tmp"),
+        ] {
+            let Ok(rd) = fs::read_dir(&dir) else { continue };
+            let is_pending = dir.ends_with("pending") || dir.ends_with("tmp");
+            for e in rd.filter_map(|e| e.ok()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if is_pending || name.ends_with(".lock") {
+                    let age = e
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .map(age)
+                        .unwrap_or_default();
+                    out.push((e.path(), age));
+                }
+            }
+        }
+        out
+    }
+
+    // ---------------------------------------------------------------- state files
+
+    /// Appends one line to `.mailtix/log`.
+    pub fn log(&self, line: &str) -> io::Result<()> {
+        let path = self.state_dir().join("log");
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ctx(path.display(), e))?;
+        f.write_all(format!("{line}\n").as_bytes())
+    }
+
+    /// The key for close tokens, created from the system's random source when missing.
+    pub fn secret(&self) -> io::Result<Vec<u8>> {
+        let path = self.state_dir().join("secret");
+        match fs::read(&path) {
+            Ok(s) if s.len() >= 16 => return Ok(s),
+            Ok(_) => return Err(io::Error::other(format!("{} is too short", path.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ctx(path.display(), e)),
+        }
+        let mut key = [0u8; 32];
+        File::open("/dev/urandom")?.read_exact(&mut key)?;
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(&key)?;
+                f.sync_all()?;
+                sync_dir(&self.state_dir())?;
+                Ok(key.to_vec())
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs::read(&path),
+            Err(e) => Err(ctx(path.display(), e)),
+        }
+    }
+
+    fn pending_path(&self, id: u32) -> PathBuf {
+        self.state_dir().join("pending").join(id.to_string())
+    }
+}
+
+impl Lookup for Store {
+    fn state(&self, id: u32) -> Option<State> {
+        Store::state(self, id)
+    }
+    fn ticket_of(&self, mid: &str) -> Option<u32> {
+        self.tickets_of(mid)
+            .into_iter()
+            .find(|&id| self.state(id).is_some())
+    }
+}
+
+/// How old a file time is. Lock staleness compares file mtimes with the wall clock,
+/// so this is the one place outside `main` that reads it.
+#[allow(clippy::disallowed_methods)]
+fn age(t: SystemTime) -> Duration {
+    SystemTime::now().duration_since(t).unwrap_or_default()
+}
+
+/// Replaces a small file atomically (temp file and rename), without fsync: used for
+/// state that can be rebuilt.
+fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(|e| ctx(tmp.display(), e))?;
+        f.write_all(data)?;
+    }
+    fs::rename(&tmp, path).map_err(|e| ctx(path.display(), e))
+}
+
+enum Attempt {
+    Locked(File, PathBuf),
+    Busy(&'static str),
+    Moved,
+}
+
+/// Sets or clears a whole-file fcntl write lock without blocking. `Ok(false)`: held by
+/// someone else.
+#[allow(unsafe_code)]
+fn fcntl_lock(file: &File, lock: bool) -> io::Result<bool> {
+    // SAFETY: `flock` is plain old data, fully initialised here, and fcntl(F_SETLK)
+    // only reads it. The fd is valid for the lifetime of `file`.
+    let fl = libc::flock {
+        l_type: if lock { libc::F_WRLCK } else { libc::F_UNLCK } as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+fn dotlock_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// One non-blocking try at fcntl lock + dotlock on `path`.
+fn try_lock(path: &Path, stale: Duration) -> io::Result<Attempt> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Attempt::Moved),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(io::Error::other(format!(
+                "{} is a symlink; refusing to write through it",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(ctx(path.display(), e)),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.nlink() != 1 {
+        return Err(io::Error::other(format!(
+            "{} has {} hard links; refusing to write it",
+            path.display(),
+            meta.nlink()
+        )));
+    }
+    if !fcntl_lock(&file, true)? {
+        return Ok(Attempt::Busy("fcntl lock held"));
+    }
+    let dot = dotlock_path(path);
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&dot)
+    {
+        Ok(mut d) => {
+            let _ = writeln!(d, "{}", std::process::id());
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let age = fs::symlink_metadata(&dot)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(age);
+            if age.is_some_and(|a| a > stale) {
+                let _ = fs::remove_file(&dot);
+            }
+            drop(file); // releases the fcntl lock too
+            return Ok(Attempt::Busy("dotlock present"));
+        }
+        Err(e) => return Err(ctx(dot.display(), e)),
+    }
+    // The file may have been renamed (closed or reopened) between our open and lock.
+    let same = fs::symlink_metadata(path)
+        .map(|m| m.ino() == meta.ino() && m.dev() == meta.dev())
+        .unwrap_or(false);
+    if !same {
+        let _ = fs::remove_file(&dot);
+        return Ok(Attempt::Moved);
+    }
+    Ok(Attempt::Locked(file, dot))
+}
+
+/// A ticket file held under both locks. Dropping it releases them.
+pub struct Locked {
+    file: File,
+    dotlock: PathBuf,
+    path: PathBuf,
+    id: u32,
+    state: State,
+    store: Store,
+}
+
+/// The append-in-progress record: where the append started, how long it is, and the
+/// Message-ID it files.
+fn pending_record(offset: u64, len: u64, mid: &str) -> String {
+    format!("{offset} {len} {}\n", index_key(mid))
+}
+
+impl Locked {
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when the index says this ticket already holds this Message-ID.
+    pub fn holds(&self, mid: &str) -> bool {
+        self.store.tickets_of(mid).contains(&self.id)
+    }
+
+    /// Finishes or undoes an append that a crashed mailtix left: a complete one is kept
+    /// (and indexed), a torn one is truncated away.
+    fn repair(&mut self) -> io::Result<()> {
+        let p = self.store.pending_path(self.id);
+        let Ok(text) = fs::read_to_string(&p) else {
+            return Ok(());
+        };
+        let mut parts = text.trim_end_matches('\n').splitn(3, ' ');
+        let offset = parts.next().and_then(|s| s.parse::<u64>().ok());
+        let len = parts.next().and_then(|s| s.parse::<u64>().ok());
+        let mid = parts.next().unwrap_or("");
+        if let (Some(offset), Some(len)) = (offset, len) {
+            let size = self.file.metadata()?.len();
+            if size == offset + len {
+                if !mid.is_empty() && !self.holds(mid) {
+                    self.store.index_add(mid, self.id)?;
+                }
+            } else if size > offset && size < offset + len {
+                self.file.set_len(offset)?;
+                self.file.sync_all()?;
+            }
+        }
+        fs::remove_file(&p).map_err(|e| ctx(p.display(), e))
+    }
+
+    /// Appends an mbox entry the way qmail-local does: seek to the end, remember the
+    /// position, write, fsync; on any error truncate back and fail. A file whose last
+    /// message lacks its closing empty line gets it first, so the new From_ line is
+    /// always a separator. The access time is restored so mutt still sees new mail.
+    pub fn append(&mut self, entry: &[u8], mid: &str) -> io::Result<()> {
+        let meta = self.file.metadata()?;
+        let start = meta.len();
+        let atime = meta.accessed().ok();
+        let mut tail = [0u8; 2];
+        let fix: &[u8] = if start == 0 {
+            b""
+        } else {
+            let n = start.min(2);
+            self.file.seek(SeekFrom::Start(start - n))?;
+            self.file.read_exact(&mut tail[..n as usize])?;
+            match (n, tail) {
+                (2, [b'\n', b'\n']) => b"",
+                (1, [b'\n', _]) => b"",
+                (_, [_, b'\n']) => b"\n",
+                _ => b"\n\n",
+            }
+        };
+        let total = (fix.len() + entry.len()) as u64;
+        let pending = self.store.pending_path(self.id);
+        write_replace(&pending, pending_record(start, total, mid).as_bytes())?;
+        let result = (|| {
+            self.file.seek(SeekFrom::Start(start))?;
+            self.file.write_all(fix)?;
+            self.file.write_all(entry)?;
+            self.file.sync_data()
+        })();
+        if let Err(e) = result {
+            let undo = self.file.set_len(start).and_then(|()| self.file.sync_all());
+            let _ = fs::remove_file(&pending);
+            return Err(match undo {
+                Ok(()) => e,
+                Err(u) => io::Error::other(format!("{e}; truncating back also failed: {u}")),
+            });
+        }
+        if let Some(a) = atime {
+            let _ = self.file.set_times(fs::FileTimes::new().set_accessed(a));
+        }
+        if !mid.is_empty() {
+            // Past the commit point: an index failure is reported but not fatal.
+            let indexed = self.store.index_add(mid, self.id);
+            let _ = fs::remove_file(&pending);
+            indexed?;
+        } else {
+            let _ = fs::remove_file(&pending);
+        }
+        Ok(())
+    }
+
+    /// Moves the ticket to `state` with one rename, while still holding the locks,
+    /// and fsyncs both directories.
+    pub fn move_to(&mut self, state: State) -> io::Result<()> {
+        if state == self.state {
+            return Ok(());
+        }
+        let to = self.store.path(self.id, state);
+        if fs::symlink_metadata(&to).is_ok() {
+            return Err(io::Error::other(format!(
+                "{} already exists; refusing to overwrite it",
+                to.display()
+            )));
+        }
+        fs::rename(&self.path, &to).map_err(|e| ctx(to.display(), e))?;
+        let from_dir = self.path.parent().map(Path::to_path_buf);
+        self.path = to;
+        self.state = state;
+        if let Some(d) = from_dir {
+            sync_dir(&d)?;
+        }
+        if let Some(d) = self.path.parent() {
+            sync_dir(d)?;
+        }
+        Ok(())
+    }
+
+    /// The whole file, read under the lock.
+    pub fn read_all(&mut self) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.dotlock);
+        let _ = fcntl_lock(&self.file, false);
+    }
+}
+
+/// Sets the process umask so nothing mailtix creates is world-accessible, whatever the
+/// caller's umask was.
+#[allow(unsafe_code)]
+pub fn restrict_umask() {
+    // SAFETY: umask(2) cannot fail and touches only process state.
+    unsafe {
+        libc::umask(0o007);
+    }
+}
+
+/// Permissions of a path, for `check`.
+pub fn mode_of(p: &Path) -> io::Result<u32> {
+    Ok(fs::symlink_metadata(p)?.permissions().mode())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> LockPolicy {
+        LockPolicy {
+            timeout: Duration::from_millis(300),
+            stale: Duration::from_secs(300),
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path().join("t"));
+        s.init().unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn ids_go_up_and_skip_existing_files() {
+        let (_d, s) = store();
+        let a = s
+            .with_new_ticket_lock(|| s.create_ticket(b"From a x\nA: 1\n\n"))
+            .unwrap();
+        assert_eq!(a, 1);
+        fs::write(s.path(2, State::Closed), b"").unwrap();
+        let b = s
+            .with_new_ticket_lock(|| s.create_ticket(b"From a x\nA: 2\n\n"))
+            .unwrap();
+        assert_eq!(b, 3);
+        fs::remove_file(s.counter_path()).unwrap();
+        let c = s
+            .with_new_ticket_lock(|| s.create_ticket(b"From a x\nA: 3\n\n"))
+            .unwrap();
+        assert_eq!(c, 4, "a lost counter is rebuilt from the files");
+        assert!(
+            fs::read_dir(s.root.join(".mailtix/tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn index_finds_what_was_added() {
+        let (_d, s) = store();
+        s.index_add("a@b", 1).unwrap();
+        s.index_add("a@b", 3).unwrap();
+        s.index_add("c\td@e", 2).unwrap();
+        assert_eq!(s.tickets_of("a@b"), vec![1, 3]);
+        assert_eq!(s.tickets_of("c\td@e"), vec![2]);
+        assert!(s.tickets_of("a@").is_empty());
+    }
+
+    #[test]
+    fn append_fixes_a_missing_blank_line_and_indexes() {
+        let (_d, s) = store();
+        fs::write(s.path(1, State::Open), b"From a x\nA: 1\n\nbody").unwrap();
+        let mut l = s.lock(1, policy()).unwrap().unwrap();
+        assert!(s.path(1, State::Open).with_file_name("1.lock").exists());
+        l.append(b"From b y\nA: 2\n\n", "m@x").unwrap();
+        assert!(l.holds("m@x"));
+        drop(l);
+        assert!(!s.root.join("1.lock").exists());
+        assert_eq!(
+            fs::read(s.path(1, State::Open)).unwrap(),
+            b"From a x\nA: 1\n\nbody\n\nFrom b y\nA: 2\n\n"
+        );
+    }
+
+    #[test]
+    fn a_held_dotlock_times_out_and_a_stale_one_is_broken() {
+        let (_d, s) = store();
+        fs::write(s.path(1, State::Open), b"").unwrap();
+        fs::write(s.root.join("1.lock"), b"").unwrap();
+        let err = s.lock(1, policy()).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        let stale = LockPolicy {
+            stale: Duration::from_millis(0),
+            ..policy()
+        };
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(s.lock(1, stale).unwrap().is_some());
+    }
+
+    #[test]
+    fn symlinks_and_hard_links_are_refused() {
+        let (d, s) = store();
+        let target = d.path().join("target");
+        fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, s.path(1, State::Open)).unwrap();
+        assert!(s.lock(1, policy()).is_err());
+        fs::hard_link(&target, s.path(2, State::Open)).unwrap();
+        assert!(s.lock(2, policy()).is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn move_follows_the_ticket() {
+        let (_d, s) = store();
+        fs::write(s.path(1, State::Open), b"From a x\nA: 1\n\n").unwrap();
+        let mut l = s.lock(1, policy()).unwrap().unwrap();
+        l.move_to(State::Closed).unwrap();
+        drop(l);
+        assert_eq!(s.state(1), Some(State::Closed));
+        let l = s.lock(1, policy()).unwrap().unwrap();
+        assert_eq!(l.state(), State::Closed);
+        assert!(s.lock(9, policy()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_torn_append_is_truncated_and_a_complete_one_kept() {
+        let (_d, s) = store();
+        let first = b"From a x\nA: 1\n\n";
+        fs::write(
+            s.path(1, State::Open),
+            [&first[..], b"From b y\nA: tor"].concat(),
+        )
+        .unwrap();
+        fs::write(
+            s.pending_path(1),
+            pending_record(first.len() as u64, 30, "torn@x"),
+        )
+        .unwrap();
+        drop(s.lock(1, policy()).unwrap().unwrap());
+        assert_eq!(fs::read(s.path(1, State::Open)).unwrap(), first);
+        assert!(s.tickets_of("torn@x").is_empty());
+
+        let second = b"From b y\nA: 2\n\n";
+        fs::write(s.path(1, State::Open), [&first[..], &second[..]].concat()).unwrap();
+        fs::write(
+            s.pending_path(1),
+            pending_record(first.len() as u64, second.len() as u64, "whole@x"),
+        )
+        .unwrap();
+        drop(s.lock(1, policy()).unwrap().unwrap());
+        assert_eq!(s.tickets_of("whole@x"), vec![1]);
+        assert!(!s.pending_path(1).exists());
+    }
+}

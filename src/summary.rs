@@ -1,0 +1,230 @@
+//! Reading tickets back: one-line summaries for `list` and readable threads for
+//! `show`. Pure functions over the bytes of an mbox file.
+
+use crate::inbound::check_is_mail;
+use crate::mbox::{self, Entry};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use mail_parser::{MessageParser, MimeHeaders};
+use serde::Serialize;
+
+/// The header mailtix puts on the notes it writes into a ticket (close, reopen ...).
+pub const EVENT_HEADER: &str = "X-Mailtix-Event";
+
+/// One ticket, as `list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub id: u32,
+    pub state: &'static str,
+    pub subject: String,
+    pub requester: String,
+    pub messages: usize,
+    pub created: String,
+    pub updated: String,
+    #[serde(skip)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// The date on a From_ line (`sender asctime`), read as UTC.
+pub fn from_line_date(from_line: &str) -> Option<DateTime<Utc>> {
+    let mut parts = from_line.splitn(2, ' ');
+    parts.next()?;
+    let date = parts.next()?.trim();
+    let date = date.split_whitespace().collect::<Vec<_>>().join(" ");
+    NaiveDateTime::parse_from_str(&date, "%a %b %d %H:%M:%S %Y")
+        .ok()
+        .map(|d| d.and_utc())
+}
+
+/// True when the entry is a note that mailtix wrote (not mail).
+pub fn is_note(message: &[u8]) -> bool {
+    header_block(message).split(|&b| b == b'\n').any(|l| {
+        l.len() > EVENT_HEADER.len()
+            && l[..EVENT_HEADER.len()].eq_ignore_ascii_case(EVENT_HEADER.as_bytes())
+            && l[EVENT_HEADER.len()] == b':'
+    })
+}
+
+fn header_block(message: &[u8]) -> &[u8] {
+    let end = message
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|p| p + 1)
+        .unwrap_or(message.len());
+    &message[..end]
+}
+
+/// Summarises a ticket file.
+pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary, String> {
+    let entries = mbox::read(data)?;
+    let mail: Vec<&Entry> = entries.iter().filter(|e| !is_note(&e.message)).collect();
+    let first = mail.first().copied().or(entries.first());
+    let (subject, requester) = first
+        .and_then(|e| {
+            MessageParser::default()
+                .parse_headers(header_block(&e.message))
+                .map(|m| {
+                    let from = m
+                        .reply_to()
+                        .or(m.from())
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .map(str::to_string)
+                        .unwrap_or_else(|| e.from_line.split(' ').next().unwrap_or("").to_string());
+                    (m.subject().unwrap_or("").to_string(), from)
+                })
+        })
+        .unwrap_or_default();
+    let created = entries.first().and_then(|e| from_line_date(&e.from_line));
+    let updated = entries.last().and_then(|e| from_line_date(&e.from_line));
+    let fmt = |d: Option<DateTime<Utc>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();
+    Ok(Summary {
+        id,
+        state,
+        subject: crate::notify::clean(&subject),
+        requester,
+        messages: mail.len(),
+        created: fmt(created),
+        updated: fmt(updated),
+        updated_at: updated,
+    })
+}
+
+/// Problems that `check` reports for one ticket file.
+pub fn problems(data: &[u8]) -> Vec<String> {
+    let entries = match mbox::read(data) {
+        Ok(e) => e,
+        Err(e) => return vec![e],
+    };
+    let mut out = Vec::new();
+    if !data.is_empty() && !data.ends_with(b"\n\n") {
+        out.push("does not end with an empty line (a torn append?)".into());
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if from_line_date(&e.from_line).is_none() {
+            out.push(format!(
+                "message {}: bad From_ line {:?}",
+                i + 1,
+                e.from_line
+            ));
+        }
+        if check_is_mail(&e.message).is_err() {
+            out.push(format!("message {}: no header section", i + 1));
+        }
+    }
+    out
+}
+
+fn human_size(n: usize) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1024 * 1024 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// The readable thread that `show` prints.
+pub fn render(id: u32, state: &str, data: &[u8]) -> Result<String, String> {
+    let entries = mbox::read(data)?;
+    let mut out = format!("Ticket {id} ({state}), {} entries\n", entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        out.push_str(&format!("\n=== {} of {} ===\n", i + 1, entries.len()));
+        let Some(m) = MessageParser::default().parse(&e.message) else {
+            out.push_str("(unreadable message)\n");
+            continue;
+        };
+        let addr = |a: Option<&mail_parser::Address<'_>>| {
+            a.and_then(|a| a.first())
+                .map(|a| match (a.name(), a.address()) {
+                    (Some(n), Some(ad)) => format!("{n} <{ad}>"),
+                    (None, Some(ad)) => ad.to_string(),
+                    (Some(n), None) => n.to_string(),
+                    (None, None) => String::new(),
+                })
+                .unwrap_or_default()
+        };
+        let date = m.date().map(|d| d.to_rfc822()).unwrap_or_else(|| {
+            e.from_line
+                .split_once(' ')
+                .map(|x| x.1)
+                .unwrap_or("")
+                .to_string()
+        });
+        out.push_str(&format!(
+            "From:    {}\n",
+            crate::notify::clean(&addr(m.from()))
+        ));
+        out.push_str(&format!("Date:    {}\n", crate::notify::clean(&date)));
+        out.push_str(&format!(
+            "Subject: {}\n\n",
+            crate::notify::clean(m.subject().unwrap_or(""))
+        ));
+        let text = m.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+        let text: String = text
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+            .collect();
+        out.push_str(text.trim_end());
+        out.push('\n');
+        let attachments: Vec<String> = m
+            .attachments()
+            .map(|a| {
+                let name = a.attachment_name().unwrap_or("(unnamed)");
+                let ctype = a
+                    .content_type()
+                    .map(|c| match c.subtype() {
+                        Some(s) => format!("{}/{}", c.ctype(), s),
+                        None => c.ctype().to_string(),
+                    })
+                    .unwrap_or_else(|| "application/octet-stream".into());
+                format!(
+                    "  - {} ({}, {})",
+                    crate::notify::clean(name),
+                    ctype,
+                    human_size(a.contents().len())
+                )
+            })
+            .collect();
+        if !attachments.is_empty() {
+            out.push_str("\nAttachments:\n");
+            for a in attachments {
+                out.push_str(&a);
+                out.push('\n');
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICKET: &[u8] = b"From ann@x.com Sun Nov 22 07:46:08 2026\nFrom: Ann <ann@x.com>\nSubject: Printer\n\nIt burns.\n\nFrom boss@y Mon Nov 23 08:00:00 2026\nFrom: boss@y\nSubject: Re: Printer\n\nOK\n\nFrom mailtix@localhost Tue Nov 24 09:00:00 2026\nFrom: mailtix@localhost\nSubject: closed\nX-Mailtix-Event: close\n\nclosed\n\n";
+
+    #[test]
+    fn summary_counts_mail_not_notes() {
+        let s = summarize(4, "open", TICKET).unwrap();
+        assert_eq!(s.subject, "Printer");
+        assert_eq!(s.requester, "ann@x.com");
+        assert_eq!(s.messages, 2);
+        assert_eq!(s.created, "2026-11-22T07:46:08+00:00");
+        assert_eq!(s.updated, "2026-11-24T09:00:00+00:00");
+    }
+
+    #[test]
+    fn render_shows_each_message() {
+        let r = render(4, "open", TICKET).unwrap();
+        assert!(r.contains("From:    Ann <ann@x.com>"), "{r}");
+        assert!(r.contains("It burns."), "{r}");
+        assert!(r.contains("=== 3 of 3 ==="), "{r}");
+    }
+
+    #[test]
+    fn problems_are_found() {
+        assert!(problems(TICKET).is_empty(), "{:?}", problems(TICKET));
+        assert!(!problems(b"not an mbox\n").is_empty());
+        assert!(!problems(b"From a Sun Nov 22 07:46:08 2026\nA: b\n\ntorn").is_empty());
+    }
+}

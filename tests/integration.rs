@@ -1,0 +1,8 @@
+//! All integration tests, one binary (as ripgrep and just do).
+
+mod support;
+
+mod admin;
+mod deliver;
+mod golden;
+mod security;

@@ -1,0 +1,152 @@
+//! SPEC "Security": strict ids, no symlinks, no header injection, safe permissions.
+
+use crate::support::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn odd_ticket_addresses_are_not_ours() {
+    let env = Env::new();
+    env.deliver(
+        "support@example.org",
+        "ann@customer.example",
+        &mail("ann@customer.example", "x", "p0@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    let before = env.ticket(1);
+    for rcpt in [
+        "ticket-../x@example.org",
+        "ticket-1/../../etc@example.org",
+        "ticket-0001@example.org",
+        "ticket--1@example.org",
+        "ticket-18446744073709551617@example.org",
+        "ticket-1 @example.org",
+        "ticket-+1@example.org",
+    ] {
+        env.deliver(rcpt, "a@b.c", &mail("a@b.c", "x", "p1@x", "", "b\n"))
+            .deliver_code(67);
+    }
+    assert_eq!(env.ticket(1), before);
+    // a malformed subject tag is just text: the mail opens a new ticket
+    env.deliver(
+        "support@example.org",
+        "a@b.c",
+        &mail("a@b.c", "[issue../../x]", "p2@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    assert_eq!(env.count(2), 1);
+    let names: Vec<String> = fs::read_dir(&env.store)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| ["1", "2", "archived", ".mailtix"].contains(&n.as_str())),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_symlinked_or_hard_linked_ticket_is_refused_and_its_target_unchanged() {
+    let env = Env::new();
+    env.deliver(
+        "support@example.org",
+        "a@b.c",
+        &mail("a@b.c", "x", "s0@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    let target = env.path().join("precious");
+    fs::write(&target, b"keep me\n").unwrap();
+    std::os::unix::fs::symlink(&target, env.store.join("2")).unwrap();
+    env.deliver(
+        "ticket-2@example.org",
+        "a@b.c",
+        &mail("a@b.c", "x", "s1@x", "", "b\n"),
+    )
+    .deliver_code(75);
+    fs::hard_link(&target, env.store.join("3")).unwrap();
+    env.deliver(
+        "ticket-3@example.org",
+        "a@b.c",
+        &mail("a@b.c", "x", "s2@x", "", "b\n"),
+    )
+    .deliver_code(75);
+    assert_eq!(fs::read(&target).unwrap(), b"keep me\n");
+}
+
+#[test]
+fn a_world_writable_store_is_refused() {
+    let env = Env::new();
+    env.deliver(
+        "support@example.org",
+        "a@b.c",
+        &mail("a@b.c", "x", "w0@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    fs::set_permissions(&env.store, fs::Permissions::from_mode(0o777)).unwrap();
+    let r = env.deliver(
+        "ticket-1@example.org",
+        "a@b.c",
+        &mail("a@b.c", "x", "w1@x", "", "b\n"),
+    );
+    r.deliver_code(75);
+    assert!(r.stderr.contains("world-writable"), "{}", r.stderr);
+    assert_eq!(env.count(1), 1);
+}
+
+#[test]
+fn files_are_private_to_owner_and_group_whatever_the_umask() {
+    let env = Env::new();
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.arg("-c").arg(format!(
+        "umask 000; exec {BIN} --config {} deliver --recipient support@example.org --sender a@b.c",
+        env.config.display()
+    ));
+    env.spawn(cmd, mail("a@b.c", "x", "u0@x", "", "b\n").as_bytes(), &[])
+        .deliver_code(0);
+    let mut checked = 0;
+    let mut stack = vec![env.store.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let mode = e.metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o007, 0, "{} is {:o}", e.path().display(), mode);
+            checked += 1;
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    assert!(checked > 5);
+}
+
+#[test]
+fn header_injection_through_subject_name_or_address_is_impossible() {
+    let env = Env::new();
+    let m = "From: =?utf-8?q?Ann=0D=0ABcc=3A_victim=40evil=2Eexample?= <ann@customer.example>\nTo: support@example.org\nSubject: =?utf-8?q?hi=0D=0ABcc=3A_victim=40evil=2Eexample?=\nMessage-ID: <inj@x>\n\nbody\n";
+    env.deliver("support@example.org", "ann@customer.example", m)
+        .deliver_code(0);
+    let sent = env.sent();
+    assert_eq!(sent.len(), 2);
+    for s in &sent {
+        let head = s.raw.split("\r\n\r\n").next().unwrap();
+        for line in head.split("\r\n") {
+            assert!(
+                !line.to_ascii_lowercase().starts_with("bcc"),
+                "injected: {line}"
+            );
+        }
+        assert!(!s.rcpts().iter().any(|r| r.contains("victim")));
+    }
+    // an address that tries to smuggle an SMTP command gets no ack at all
+    let env = Env::new();
+    let m = "From: \"x\" <\"a>\\r\\nRCPT TO:<victim@evil.example\"@customer.example>\nTo: support@example.org\nSubject: s\nMessage-ID: <inj2@x>\n\nbody\n";
+    env.deliver("support@example.org", "x@customer.example", m)
+        .deliver_code(0);
+    for s in env.sent() {
+        for r in s.rcpts() {
+            assert!(!r.contains("victim") && !r.contains('\n'), "{r:?}");
+        }
+    }
+}

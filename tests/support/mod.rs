@@ -1,0 +1,273 @@
+//! The test harness: a temp store, a config, a sendmail stand-in that captures what
+//! would be sent, and the real `mailtix` binary.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mailtix");
+pub const ADMIN: &str = "boss@admin.example";
+
+/// One run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code and, for deliver, SPEC's output rule: stdout silent, one
+    /// line on stderr.
+    pub fn deliver_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code; stderr: {}", self.stderr);
+        assert_eq!(self.stdout, "", "deliver must keep stdout silent");
+        assert_eq!(
+            self.stderr.lines().count(),
+            1,
+            "one stderr line: {:?}",
+            self.stderr
+        );
+        assert!(self.stderr.ends_with('\n'));
+        self
+    }
+
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A mail the sendmail stand-in received.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub args: Vec<String>,
+    pub raw: String,
+}
+
+impl Sent {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.raw.split("\r\n\r\n").next().unwrap_or("");
+        let mut out: Option<String> = None;
+        let mut current = false;
+        for line in head.split("\r\n") {
+            if line.starts_with(' ') || line.starts_with('\t') {
+                if current && let Some(o) = out.as_mut() {
+                    o.push_str(line);
+                }
+                continue;
+            }
+            current = false;
+            if let Some((n, v)) = line.split_once(':')
+                && n.eq_ignore_ascii_case(name)
+                && out.is_none()
+            {
+                out = Some(v.trim().to_string());
+                current = true;
+            }
+        }
+        out
+    }
+
+    pub fn rcpts(&self) -> Vec<String> {
+        let dd = self
+            .args
+            .iter()
+            .position(|a| a == "--")
+            .expect("-- in sendmail args");
+        self.args[dd + 1..].to_vec()
+    }
+
+    pub fn envelope_from(&self) -> Option<String> {
+        let f = self.args.iter().position(|a| a == "-f")?;
+        self.args.get(f + 1).cloned()
+    }
+}
+
+/// A temp store with a config.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub store: PathBuf,
+    pub config: PathBuf,
+    pub capture: PathBuf,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Self::with_config("")
+    }
+
+    /// `extra` is added to the top level of the config.
+    pub fn with_config(extra: &str) -> Env {
+        Self::with_config_and_mail(extra, None)
+    }
+
+    pub fn with_config_and_mail(extra: &str, mail: Option<&str>) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("tickets");
+        let capture = dir.path().join("sent");
+        fs::create_dir(&capture).unwrap();
+        let script = dir.path().join("sendmail");
+        fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nf=$(mktemp {cap}/mail.XXXXXX)\nprintf '%s\\n' \"$@\" > \"$f.args\"\ncat > \"$f.eml\"\nrm -f \"$f\"\n",
+                cap = capture.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        let mail = mail.map(str::to_string).unwrap_or_else(|| {
+            format!(
+                "transport = \"sendmail\"\nsendmail = \"{}\"",
+                script.display()
+            )
+        });
+        let config = dir.path().join("config.toml");
+        fs::write(
+            &config,
+            format!(
+                "store = \"tickets\"\ndomain = \"example.org\"\nadmins = [\"{ADMIN}\"]\nlock_timeout = 1\n{extra}\n[mail]\n{mail}\n"
+            ),
+        )
+        .unwrap();
+        Env {
+            dir,
+            store,
+            config,
+            capture,
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs the binary with `--config` and the given stdin.
+    pub fn run(&self, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config").arg(&self.config).args(args);
+        self.spawn(cmd, stdin, env)
+    }
+
+    /// Runs the binary exactly as given (no --config).
+    pub fn spawn(&self, mut cmd: Command, stdin: &[u8], env: &[(&str, &str)]) -> Run {
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .current_dir(self.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        {
+            let mut si = child.stdin.take().unwrap();
+            let _ = si.write_all(stdin);
+        }
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `deliver --recipient RCPT --sender SENDER`.
+    pub fn deliver(&self, rcpt: &str, sender: &str, msg: &str) -> Run {
+        self.run(
+            &["deliver", "--recipient", rcpt, "--sender", sender],
+            msg.as_bytes(),
+            &[],
+        )
+    }
+
+    pub fn ticket(&self, id: u32) -> Vec<u8> {
+        fs::read(self.store.join(id.to_string())).unwrap()
+    }
+
+    pub fn ticket_text(&self, id: u32) -> String {
+        String::from_utf8_lossy(&self.ticket(id)).into_owned()
+    }
+
+    pub fn archived(&self, id: u32) -> Option<Vec<u8>> {
+        fs::read(self.store.join("archived").join(id.to_string())).ok()
+    }
+
+    pub fn is_open(&self, id: u32) -> bool {
+        self.store.join(id.to_string()).is_file()
+    }
+
+    pub fn is_closed(&self, id: u32) -> bool {
+        self.store.join("archived").join(id.to_string()).is_file()
+    }
+
+    /// The number of messages in ticket `id` (open or closed), by counting From_ lines.
+    pub fn count(&self, id: u32) -> usize {
+        let data = fs::read(self.store.join(id.to_string()))
+            .or_else(|_| fs::read(self.store.join("archived").join(id.to_string())))
+            .unwrap();
+        mailtix::mbox::read(&data).unwrap().len()
+    }
+
+    /// Everything the sendmail stand-in captured, oldest first.
+    pub fn sent(&self) -> Vec<Sent> {
+        let mut files: Vec<PathBuf> = fs::read_dir(&self.capture)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+            .into_iter()
+            .map(|p| Sent {
+                raw: fs::read_to_string(&p).unwrap(),
+                args: fs::read_to_string(p.with_extension("args"))
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+            })
+            .collect()
+    }
+
+    pub fn clear_sent(&self) {
+        for e in fs::read_dir(&self.capture).unwrap() {
+            fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.store.join(".mailtix/log")).unwrap_or_default()
+    }
+}
+
+/// A simple message.
+pub fn mail(from: &str, subject: &str, mid: &str, extra: &str, body: &str) -> String {
+    format!(
+        "From: {from}\nTo: support@example.org\nSubject: {subject}\nDate: Sun, 22 Nov 2026 09:15:00 +0100\nMessage-ID: <{mid}>\n{extra}\n{body}"
+    )
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
