@@ -732,3 +732,165 @@ fn the_quickstart_works_without_a_config() {
     .deliver_code(0);
     assert!(other.join("1").is_file(), "$MAILTIX_STORE is honoured");
 }
+
+#[test]
+fn addresses_match_without_case() {
+    let env = Env::new();
+    env.deliver(
+        "SUPPORT@Example.ORG",
+        "a@b.c",
+        &mail("a@b.c", "x", "case1@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    env.deliver(
+        "Ticket-1@EXAMPLE.org",
+        "a@b.c",
+        &mail("a@b.c", "x", "case2@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    env.deliver(
+        "TICKET-1-CLOSE@example.org",
+        ADMIN,
+        &mail(ADMIN, "x", "case3@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    assert!(env.is_closed(1));
+    assert_eq!(env.count(1), 3);
+}
+
+#[test]
+fn the_message_is_on_disk_before_any_mail_goes_out() {
+    // A sendmail stand-in that records what the ticket file held when it ran.
+    let env = Env::new();
+    let script = env.path().join("checking-sendmail");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncat > /dev/null\ngrep -c 'It burns' {}/1 >> {}/seen || echo 0 >> {}/seen\n",
+            env.store.display(),
+            env.path().display(),
+            env.path().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = fs::read_to_string(&env.config).unwrap();
+    let cfg = cfg.replace(
+        &env.path().join("sendmail").display().to_string(),
+        &script.display().to_string(),
+    );
+    fs::write(&env.config, cfg).unwrap();
+    new_ticket(&env);
+    let seen = fs::read_to_string(env.path().join("seen")).unwrap();
+    assert_eq!(
+        seen, "1\n1\n",
+        "both the ack and the notice saw the stored message"
+    );
+}
+
+#[test]
+fn the_from_line_date_is_utc() {
+    let env = Env::new();
+    env.run(
+        &[
+            "deliver",
+            "--recipient",
+            "support@example.org",
+            "--sender",
+            "a@b.c",
+        ],
+        mail("a@b.c", "x", "tz@x", "", "b\n").as_bytes(),
+        &[("TZ", "Pacific/Kiritimati")],
+    )
+    .deliver_code(0);
+    let text = env.ticket_text(1);
+    let line = text.lines().next().unwrap();
+    let date = mailtix::summary::from_line_date(line.strip_prefix("From ").unwrap()).unwrap();
+    let now = chrono::Utc::now();
+    assert!((now - date).num_seconds().abs() < 120, "{line} vs {now}");
+}
+
+#[test]
+fn an_fcntl_lock_held_by_another_program_makes_delivery_wait() {
+    let env = Env::new();
+    new_ticket(&env);
+    let path = env.store.join("1");
+    // Python's lockf is fcntl(F_SETLK), the lock mutt takes.
+    let hold = |secs: f64| {
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg("import fcntl,sys,time\nf=open(sys.argv[1],'r+')\nfcntl.lockf(f,fcntl.LOCK_EX)\nprint('locked',flush=True)\ntime.sleep(float(sys.argv[2]))")
+            .arg(&path)
+            .arg(secs.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "locked\n");
+        child
+    };
+    let before = env.ticket(1);
+    let mut holder = hold(3.0);
+    env.deliver(
+        "ticket-1@example.org",
+        "a@b.c",
+        &mail("a@b.c", "x", "fl1@x", "", "b\n"),
+    )
+    .deliver_code(75);
+    assert_eq!(env.ticket(1), before, "unchanged after a lock timeout");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let mut holder = hold(0.4);
+    env.deliver(
+        "ticket-1@example.org",
+        "a@b.c",
+        &mail("a@b.c", "x", "fl2@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    holder.wait().unwrap();
+    assert_eq!(env.count(1), 2);
+}
+
+#[test]
+fn appending_keeps_the_access_time_so_mutt_sees_new_mail() {
+    let env = Env::new();
+    new_ticket(&env);
+    let path = env.store.join("1");
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let f = fs::File::options().write(true).open(&path).unwrap();
+    f.set_times(fs::FileTimes::new().set_accessed(old).set_modified(old))
+        .unwrap();
+    drop(f);
+    env.deliver(
+        "ticket-1@example.org",
+        "a@b.c",
+        &mail("a@b.c", "x", "at@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    let m = fs::metadata(&path).unwrap();
+    assert_eq!(m.accessed().unwrap(), old);
+    assert!(m.modified().unwrap() > old);
+}
+
+#[test]
+fn mailtix_config_names_the_config() {
+    let env = Env::new();
+    new_ticket(&env);
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["list", "--json"]);
+    let r = env.spawn(
+        cmd,
+        b"",
+        &[
+            ("MAILTIX_CONFIG", env.config.to_str().unwrap()),
+            ("MAILTIX_STORE", "/nonexistent"),
+        ],
+    );
+    r.code(0);
+    assert!(r.stdout.contains("\"id\": 1"), "{}", r.stdout);
+}
