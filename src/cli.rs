@@ -40,6 +40,9 @@ pub enum Command {
     Check,
     /// Rebuild the Message-ID index and the id counter from the mbox files.
     Reindex,
+    /// Print mutt commands that make replies from a ticket folder come from, and copy,
+    /// ticket-N@ (see muttrc.sample: `folder-hook . 'source "mailtix muttrc |"'`).
+    Muttrc,
 }
 
 #[derive(Debug, Args)]

@@ -254,6 +254,7 @@ fn run_admin(io: Inputs<'_>) -> u8 {
         Command::Archive(a) => admin.archive(a, stdout),
         Command::Check => admin.check(stdout),
         Command::Reindex => admin.reindex(stdout),
+        Command::Muttrc => admin.muttrc(stdout),
     };
     let flushed = stdout.flush();
     match result.and(flushed.map_err(Into::into)) {

@@ -4,5 +4,6 @@ mod support;
 
 mod admin;
 mod deliver;
+mod e2e;
 mod golden;
 mod security;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test. The end-to-end tests drive real Exim, swaks, mutt and tmux; this
+# installs them with apt when they are missing (as root), then runs `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v /usr/sbin/exim4 >/dev/null 2>&1 || missing+=(exim4-daemon-light)
+for t in swaks mutt tmux; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "tests/run.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
+        exit 1
+    fi
+    echo "installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Debian starts an Exim daemon on install; the tests run their own on 127.0.0.1.
+cargo test --locked "$@"
