@@ -23,6 +23,16 @@ pub enum Target {
     Ticket(u32),
     /// `ticket-N-close@`, with the token part if the address had one.
     Close(u32, Option<String>),
+    /// `ticket-N-bounce-MAC@`: the envelope sender of mail mailtix sent about N.
+    Bounce(u32, String),
+}
+
+/// The fixed local-part word of bounce addresses.
+pub const BOUNCE_WORD: &str = "-bounce-";
+
+/// Hex tokens in addresses: lowercase or uppercase hex digits only, 1 to 64 of them.
+fn is_hex_token(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Splits `local@domain`, lowercased. Angle brackets and blanks around it are dropped.
@@ -53,6 +63,12 @@ pub fn target(cfg: &Config, addr: &str) -> Option<Target> {
     if let Some(id) = parse_id(rest) {
         return Some(Target::Ticket(id));
     }
+    // ticket-N-bounce-MAC@
+    if let Some(pos) = rest.find(BOUNCE_WORD) {
+        let id = parse_id(&rest[..pos])?;
+        let mac = &rest[pos + BOUNCE_WORD.len()..];
+        return is_hex_token(mac).then(|| Target::Bounce(id, mac.to_string()));
+    }
     // ticket-N-close@ or ticket-N-close-TOKEN@
     let pos = rest.find(&cfg.close_suffix)?;
     let id = parse_id(&rest[..pos])?;
@@ -61,10 +77,7 @@ pub fn target(cfg: &Config, addr: &str) -> Option<Target> {
         return Some(Target::Close(id, None));
     }
     let token = after.strip_prefix('-')?;
-    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some(Target::Close(id, Some(token.to_string())))
+    is_hex_token(token).then(|| Target::Close(id, Some(token.to_string())))
 }
 
 /// Finds `[TAGn]` in a subject (any case) and returns n, parsed strictly.
@@ -135,6 +148,13 @@ mod tests {
                 Some(Target::Close(12, Some("00ab".into()))),
             ),
             ("ticket-12-close-@example.org", None),
+            (
+                "ticket-12-bounce-00ff@example.org",
+                Some(Target::Bounce(12, "00ff".into())),
+            ),
+            ("ticket-12-bounce-@example.org", None),
+            ("ticket-12-bounce-xyz@example.org", None),
+            ("ticket-012-bounce-00ff@example.org", None),
             ("ticket-12-close-zz@example.org", None),
             ("ticket-12-reopen@example.org", None),
             ("ticket-0012@example.org", None),

@@ -20,6 +20,9 @@ pub struct Admin<'a> {
     pub now: DateTime<Utc>,
     /// Who runs the command, for the notes written into tickets.
     pub user: String,
+    /// For close notices (`notify_on_close`).
+    pub mailer: &'a dyn crate::mailer::Mailer,
+    pub env: &'a std::collections::HashMap<String, String>,
 }
 
 fn state_name(s: State) -> &'static str {
@@ -35,6 +38,7 @@ impl Admin<'_> {
     }
 
     fn summaries(&self, states: &[State]) -> Vec<(Summary, Option<String>)> {
+        let bouncing = self.store.bouncing_addresses(self.cfg.bounce_hard_limit);
         let mut out = Vec::new();
         for &st in states {
             for id in self.store.ids(st) {
@@ -44,7 +48,10 @@ impl Admin<'_> {
                     .map_err(|e| e.to_string())
                     .and_then(|d| summary::summarize(id, state_name(st), &d));
                 match r {
-                    Ok(s) => out.push((s, None)),
+                    Ok(mut s) => {
+                        s.requester_bounces = bouncing.contains(&s.requester.to_ascii_lowercase());
+                        out.push((s, None));
+                    }
                     Err(e) => out.push((
                         Summary {
                             id,
@@ -54,6 +61,7 @@ impl Admin<'_> {
                             messages: 0,
                             created: String::new(),
                             updated: String::new(),
+                            requester_bounces: false,
                             updated_at: None,
                         },
                         Some(e),
@@ -103,7 +111,11 @@ impl Admin<'_> {
                             .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
                             .unwrap_or_default(),
                         s.messages.to_string(),
-                        s.requester.clone(),
+                        if s.requester_bounces {
+                            format!("{} (bounces)", s.requester)
+                        } else {
+                            s.requester.clone()
+                        },
                         s.subject.clone(),
                     ]
                 })
@@ -145,28 +157,19 @@ impl Admin<'_> {
         } else {
             let text = summary::render(args.id, state_name(st), &data)
                 .map_err(|e| anyhow!("ticket {} is not a readable mbox: {e}", args.id))?;
+            if let Ok(s) = summary::summarize(args.id, state_name(st), &data) {
+                let n = self.store.hard_bounces(&s.requester);
+                if n >= self.cfg.bounce_hard_limit {
+                    writeln!(
+                        out,
+                        "Note: the requester {} bounces ({n} hard bounces recorded)",
+                        s.requester
+                    )?;
+                }
+            }
             out.write_all(text.as_bytes())?;
         }
         Ok(())
-    }
-
-    fn note(&self, id: u32, event: &str, text: &str) -> Vec<u8> {
-        let msg = format!(
-            "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <{mid}>\n{hdr}: {event}\nAuto-Submitted: auto-generated\n\n{text}\n",
-            domain = self.cfg.domain,
-            to = self.cfg.ticket_address(id),
-            date = self.now.to_rfc2822(),
-            tag = self.cfg.subject_tag,
-            mid = notify::message_id(
-                self.cfg,
-                id,
-                "note",
-                &format!("{}.{}", self.now.timestamp_micros(), std::process::id())
-            ),
-            hdr = summary::EVENT_HEADER,
-        );
-        let from = format!("mailtix@{}", self.cfg.domain);
-        mbox::encode(&mbox::from_line(Some(&from), self.now), b"", msg.as_bytes())
     }
 
     /// Moves ticket `id` to `to`, recording `why` in it. `Ok(false)`: it was there already.
@@ -179,10 +182,46 @@ impl Admin<'_> {
         if l.state() == to {
             return Ok(false);
         }
-        let note = self.note(id, event, why);
+        let note = notify::note(
+            self.cfg,
+            id,
+            event,
+            why,
+            self.now,
+            &format!("{}.{}", self.now.timestamp_micros(), std::process::id()),
+        );
         l.append(&note, "")
             .with_context(|| format!("recording the {event} in ticket {id}"))?;
         l.move_to(to)?;
+        drop(l);
+        // After the change: notices and hooks are reported, never fatal.
+        let cx = crate::deliver::Context {
+            cfg: self.cfg,
+            store: &self.store,
+            mailer: self.mailer,
+            env: self.env,
+            now: self.now,
+        };
+        let mut results = Vec::new();
+        if to == State::Closed && self.cfg.notify_on_close {
+            results.push(crate::deliver::send_close_notice(&cx, id));
+        }
+        let hook_event = if to == State::Closed {
+            "close"
+        } else {
+            "reopen"
+        };
+        results.extend(crate::deliver::run_hooks(
+            &cx, hook_event, id, &self.user, why, &note,
+        ));
+        if !results.is_empty() {
+            let _ = self.store.log(&format!(
+                "{} ticket={id} action={event} by={} {}",
+                self.now.format("%Y-%m-%dT%H:%M:%SZ"),
+                notify::clean(&self.user),
+                notify::clean(&results.join("; "))
+            ));
+        }
         Ok(true)
     }
 

@@ -32,8 +32,98 @@ struct RawConfig {
     max_message_size: Option<u64>,
     /// When true, the close address carries a token derived from a secret.
     close_token: Option<bool>,
+    /// Send an admin's mail to ticket-N@ on to the requester (answering from any client).
+    relay_admin_replies: Option<bool>,
+    /// Mail to a ticket closed longer than this opens a new ticket instead of reopening.
+    reopen_within_days: Option<u32>,
+    /// Tell the requester when their ticket is closed.
+    notify_on_close: Option<bool>,
     /// How mail goes out.
     mail: Option<RawMail>,
+    /// Bounces of the mail mailtix sends.
+    bounces: Option<RawBounces>,
+    /// Limits on acknowledgements.
+    acks: Option<RawAcks>,
+    /// Commands run after events.
+    hooks: Option<Vec<RawHook>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBounces {
+    /// "enforce" (stop acknowledging addresses that bounce) or "log" (only record).
+    mode: Option<String>,
+    /// Hard bounces after which an address gets no more acknowledgements.
+    hard_limit: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAcks {
+    /// Most acknowledgements one address gets in an hour.
+    per_sender_per_hour: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHook {
+    /// new | followup | reopen | close | bounce
+    event: String,
+    /// Run with /bin/sh -c; the message on stdin, MAILTIX_* in the environment.
+    command: String,
+    /// Only outside this local-time window, "HH:MM-HH:MM".
+    outside: Option<String>,
+    /// Seconds before the hook is killed.
+    timeout: Option<u64>,
+}
+
+/// Events a hook can follow.
+pub const HOOK_EVENTS: [&str; 5] = ["new", "followup", "reopen", "close", "bounce"];
+
+/// A local-time window, in minutes after midnight: `start` is inside, `end` is not.
+/// `start > end` wraps past midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Window {
+    /// Parses "HH:MM-HH:MM".
+    pub fn parse(s: &str) -> Result<Window, String> {
+        let minutes = |t: &str| -> Option<u32> {
+            let (h, m) = t.trim().split_once(':')?;
+            let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+            (h < 24 && m < 60 && !t.trim().is_empty()).then_some(h * 60 + m)
+        };
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("{s:?}: expected HH:MM-HH:MM"))?;
+        match (minutes(a), minutes(b)) {
+            (Some(start), Some(end)) if start != end => Ok(Window { start, end }),
+            _ => Err(format!(
+                "{s:?}: expected HH:MM-HH:MM with two different times"
+            )),
+        }
+    }
+
+    /// True when minute-of-day `m` is inside the window.
+    pub fn contains(&self, m: u32) -> bool {
+        if self.start < self.end {
+            m >= self.start && m < self.end
+        } else {
+            m >= self.start || m < self.end
+        }
+    }
+}
+
+/// A configured hook.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub event: String,
+    pub command: String,
+    pub outside: Option<Window>,
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +168,14 @@ pub struct Config {
     pub max_message_size: u64,
     pub close_token: bool,
     pub transport: Transport,
+    pub relay_admin_replies: bool,
+    pub reopen_within_days: Option<u32>,
+    pub notify_on_close: bool,
+    /// false: `[bounces] mode = "log"`, bounces are only recorded.
+    pub bounces_enforce: bool,
+    pub bounce_hard_limit: u32,
+    pub acks_per_sender_per_hour: u32,
+    pub hooks: Vec<Hook>,
     /// Where the config came from, for `check` and messages.
     pub source: Option<PathBuf>,
 }
@@ -143,6 +241,40 @@ impl Config {
                 ));
             }
         };
+        let bounces = raw.bounces.unwrap_or_default();
+        let bounces_enforce = match bounces.mode.as_deref().unwrap_or("enforce") {
+            "enforce" => true,
+            "log" => false,
+            other => {
+                return Err(format!(
+                    "bounces.mode = {other:?}: expected \"enforce\" or \"log\""
+                ));
+            }
+        };
+        let mut hooks = Vec::new();
+        for h in raw.hooks.unwrap_or_default() {
+            if !HOOK_EVENTS.contains(&h.event.as_str()) {
+                return Err(format!(
+                    "hooks: event = {:?}: expected one of {}",
+                    h.event,
+                    HOOK_EVENTS.join(", ")
+                ));
+            }
+            if h.command.trim().is_empty() {
+                return Err("hooks: command must not be empty".into());
+            }
+            hooks.push(Hook {
+                event: h.event,
+                command: h.command,
+                outside: h
+                    .outside
+                    .as_deref()
+                    .map(Window::parse)
+                    .transpose()
+                    .map_err(|e| format!("hooks: outside = {e}"))?,
+                timeout_secs: h.timeout.unwrap_or(10).clamp(1, 300),
+            });
+        }
         let cfg = Config {
             store,
             domain: domain.to_ascii_lowercase(),
@@ -165,6 +297,17 @@ impl Config {
             max_message_size: raw.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
             close_token: raw.close_token.unwrap_or(false),
             transport,
+            relay_admin_replies: raw.relay_admin_replies.unwrap_or(false),
+            reopen_within_days: raw.reopen_within_days,
+            notify_on_close: raw.notify_on_close.unwrap_or(false),
+            bounces_enforce,
+            bounce_hard_limit: bounces.hard_limit.unwrap_or(1).max(1),
+            acks_per_sender_per_hour: raw
+                .acks
+                .unwrap_or_default()
+                .per_sender_per_hour
+                .unwrap_or(5),
+            hooks,
             source: None,
         };
         check_word("support", &cfg.support)?;
@@ -297,6 +440,50 @@ mod tests {
         let c = Config::parse("admins = [\"Me@Example.org\"]", Path::new("/"), None).unwrap();
         assert!(c.is_admin("me@EXAMPLE.org"));
         assert!(!c.is_admin("you@example.org"));
+    }
+
+    #[test]
+    fn windows_include_the_start_minute_and_exclude_the_end() {
+        let w = Window::parse("10:00-17:00").unwrap();
+        assert!(!w.contains(9 * 60 + 59));
+        assert!(w.contains(10 * 60));
+        assert!(w.contains(16 * 60 + 59));
+        assert!(!w.contains(17 * 60));
+        let night = Window::parse("22:30-06:00").unwrap();
+        assert!(night.contains(23 * 60) && night.contains(0) && night.contains(5 * 60 + 59));
+        assert!(!night.contains(6 * 60) && !night.contains(12 * 60));
+        for bad in [
+            "10-17",
+            "10:00",
+            "25:00-17:00",
+            "10:00-10:00",
+            "a:b-c:d",
+            "10:60-11:00",
+        ] {
+            assert!(Window::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hooks_and_sections_are_checked() {
+        let ok = "[[hooks]]\nevent = \"new\"\ncommand = \"/bin/true\"\noutside = \"10:00-17:00\"\n[bounces]\nmode = \"log\"\nhard_limit = 2\n[acks]\nper_sender_per_hour = 3\n";
+        let c = Config::parse(ok, Path::new("/"), None).unwrap();
+        assert_eq!(c.hooks.len(), 1);
+        assert!(!c.bounces_enforce);
+        assert_eq!(c.bounce_hard_limit, 2);
+        assert_eq!(c.acks_per_sender_per_hour, 3);
+        for bad in [
+            "[[hooks]]\nevent = \"sms\"\ncommand = \"x\"",
+            "[[hooks]]\nevent = \"new\"\ncommand = \" \"",
+            "[[hooks]]\nevent = \"new\"\ncommand = \"x\"\noutside = \"9-5\"",
+            "[bounces]\nmode = \"strict\"",
+            "[acks]\nper_hour = 1",
+        ] {
+            assert!(Config::parse(bad, Path::new("/"), None).is_err(), "{bad}");
+        }
+        let d = Config::parse("", Path::new("/"), None).unwrap();
+        assert!(d.bounces_enforce && d.bounce_hard_limit == 1 && d.acks_per_sender_per_hour == 5);
+        assert!(!d.relay_admin_replies && !d.notify_on_close && d.reopen_within_days.is_none());
     }
 
     #[test]

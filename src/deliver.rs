@@ -8,9 +8,11 @@
 //! message would be stored twice. A failed notice is logged and the exit stays 0.
 
 use crate::address::{self, Target};
+use crate::bounce;
 use crate::config::Config;
 use crate::error::DeliverError;
-use crate::inbound::{self, Inbound};
+use crate::hooks;
+use crate::inbound::{self, Inbound, Mailbox};
 use crate::mailer::Mailer;
 use crate::mbox;
 use crate::notify::{self, NoticeFacts, NoticeKind};
@@ -18,6 +20,7 @@ use crate::policy::{self, Sender};
 use crate::route::{self, Route, State, Why};
 use crate::store::{LockPolicy, Locked, Store};
 use chrono::{DateTime, Utc};
+use lettre::address::Envelope;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -151,9 +154,10 @@ impl Context<'_> {
 
 /// The committed result, before notices.
 enum Committed {
-    New(u32),
+    New { id: u32, previous: Option<u32> },
     Appended { id: u32, reopened: bool },
     Closed { id: u32, refused: Option<String> },
+    Bounce(u32),
     Duplicate(u32),
 }
 
@@ -178,23 +182,36 @@ pub fn deliver(
     cx.store.init().map_err(DeliverError::temp)?;
     cx.store.check_safe().map_err(DeliverError::temp)?;
     let route = route::route(cfg, &target, &msg, cx.store)?;
+    if let Route::Bounce { id, mac, .. } = &route {
+        let secret = cx.store.secret().map_err(DeliverError::temp)?;
+        if !policy::bounce_mac_matches(&secret, *id, mac) {
+            return Err(DeliverError::NotOurs(format!(
+                "{} (a bounce address with a wrong MAC)",
+                notify::clean(&rcpt)
+            )));
+        }
+    }
 
     let (key, trace) = message_key(&msg, &normalised);
-    let entry = mbox::encode(
-        &mbox::from_line(sender.address(), cx.now),
-        &trace,
-        &normalised,
-    );
+    let from_line = mbox::from_line(sender.address(), cx.now);
+    let entry = mbox::encode(&from_line, &trace, &normalised);
     let automatic = policy::automatic(&sender, &msg);
     let person = automatic.is_none() && !policy::from_ourselves(cfg, &msg);
 
     // ------------------------------------------------------------ commit
     let committed = match &route {
-        Route::New => commit_new(cx, &entry, &key)?,
+        Route::New => commit_new(cx, &entry, &key, None)?,
         Route::Append { id, .. } => {
             let mut l = cx.lock(*id)?;
             if l.holds(&key) {
                 Committed::Duplicate(*id)
+            } else if l.state() == State::Closed && person && closed_too_long(cx, *id) {
+                drop(l);
+                // Too late to reopen: a new ticket whose first line names the old one.
+                let mut trace = trace.clone();
+                trace.splice(0..0, format!("X-Mailtix-Previous-Ticket: {id}\n").bytes());
+                let entry = mbox::encode(&from_line, &trace, &normalised);
+                commit_new(cx, &entry, &key, Some(*id))?
             } else {
                 l.append(&entry, &key).map_err(DeliverError::temp)?;
                 let mut reopened = false;
@@ -203,6 +220,15 @@ pub fn deliver(
                     reopened = l.move_to(State::Open).is_ok();
                 }
                 Committed::Appended { id: *id, reopened }
+            }
+        }
+        Route::Bounce { id, .. } => {
+            let mut l = cx.lock(*id)?;
+            if l.holds(&key) {
+                Committed::Duplicate(*id)
+            } else {
+                l.append(&entry, &key).map_err(DeliverError::temp)?;
+                Committed::Bounce(*id)
             }
         }
         Route::Close { id, token, .. } => {
@@ -230,21 +256,36 @@ pub fn deliver(
         }
     };
     // ------------------------------------------------------------ committed
-    Ok(after_commit(
-        cx,
-        &msg,
-        &normalised,
-        &sender,
-        &rcpt,
-        &route,
-        committed,
+    let facts = Facts {
+        msg: &msg,
+        normalised: &normalised,
+        sender: &sender,
+        rcpt: &rcpt,
+        route: &route,
         automatic,
-    ))
+    };
+    Ok(after_commit(cx, &facts, committed))
 }
 
-fn commit_new(cx: &Context<'_>, entry: &[u8], key: &str) -> Result<Committed, DeliverError> {
+/// True when `reopen_within_days` is set and ticket `id` has been closed (quiet) for
+/// longer than that.
+fn closed_too_long(cx: &Context<'_>, id: u32) -> bool {
+    let Some(days) = cx.cfg.reopen_within_days else {
+        return false;
+    };
+    cx.store
+        .idle_for(id, State::Closed)
+        .is_some_and(|d| d > Duration::from_secs(u64::from(days) * 86_400))
+}
+
+fn commit_new(
+    cx: &Context<'_>,
+    entry: &[u8],
+    key: &str,
+    previous: Option<u32>,
+) -> Result<Committed, DeliverError> {
     let store = cx.store;
-    store
+    let committed = store
         .with_new_ticket_lock(|| {
             // A retry of a message that an earlier run filed as a new ticket.
             if let Some(id) = route::Lookup::ticket_of(store, key) {
@@ -254,9 +295,21 @@ fn commit_new(cx: &Context<'_>, entry: &[u8], key: &str) -> Result<Committed, De
             if let Err(e) = store.index_add(key, id) {
                 let _ = store.log(&format!("index: {e}"));
             }
-            Ok(Committed::New(id))
+            Ok(Committed::New { id, previous })
         })
-        .map_err(DeliverError::temp)
+        .map_err(DeliverError::temp)?;
+    // Past the commit point: the old ticket's note is best effort.
+    if let (Committed::New { id, .. }, Some(old)) = (&committed, previous) {
+        let text = format!(
+            "Mail for this ticket arrived after it had been closed for more than {} days; it opened ticket {id}.",
+            cx.cfg.reopen_within_days.unwrap_or(0)
+        );
+        let note = notify::note(cx.cfg, old, "moved on", &text, cx.now, &cx.unique());
+        if let Ok(mut l) = cx.lock(old) {
+            let _ = l.append(&note, "");
+        }
+    }
+    Ok(committed)
 }
 
 fn sender_text(sender: &Sender, msg: &Inbound) -> String {
@@ -269,58 +322,62 @@ fn sender_text(sender: &Sender, msg: &Inbound) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn after_commit(
-    cx: &Context<'_>,
-    msg: &Inbound,
-    normalised: &[u8],
-    sender: &Sender,
-    rcpt: &str,
-    route: &Route,
-    committed: Committed,
+/// What after_commit needs to know about the message.
+struct Facts<'a> {
+    msg: &'a Inbound,
+    normalised: &'a [u8],
+    sender: &'a Sender,
+    rcpt: &'a str,
+    route: &'a Route,
     automatic: Option<String>,
-) -> Outcome {
+}
+
+/// The requester of ticket `id` (Reply-To, else From, of its first message) and that
+/// message's header facts.
+fn requester(cx: &Context<'_>, id: u32) -> Option<(Mailbox, Inbound)> {
+    let state = cx.store.state(id)?;
+    let head = cx.store.read_head(id, state, 256 * 1024).ok()?;
+    let first = mbox::read(&head).ok()?.into_iter().next()?;
+    let m = inbound::parse(&first.message).ok()?;
+    let who = m.reply_to.clone().or_else(|| m.from.clone())?;
+    Some((who, m))
+}
+
+/// Whether mail to `addr` is held back because it bounces (`[bounces] mode = "enforce"`).
+fn bounce_block(cx: &Context<'_>, addr: &str) -> Option<String> {
+    if !cx.cfg.bounces_enforce {
+        return None;
+    }
+    let n = cx.store.hard_bounces(addr);
+    (n >= cx.cfg.bounce_hard_limit).then(|| format!("{addr} has bounced {n} time(s)"))
+}
+
+/// Everything after the commit point: notices, relays, bounce records, hooks, the log.
+/// Nothing here can fail the delivery; problems become notes in the log line.
+fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcome {
     let cfg = cx.cfg;
-    let is_admin = sender.address().is_some_and(|a| cfg.is_admin(a))
+    let (msg, sender) = (f.msg, f.sender);
+    let from_admin = sender.address().is_some_and(|a| cfg.is_admin(a))
         || msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr))
         || policy::from_ourselves(cfg, msg);
     let mut notes: Vec<String> = Vec::new();
-    type Notice = Option<(NoticeKind, Option<String>)>;
-    let (ticket, action, ack, notice): (u32, &str, bool, Notice) = match committed {
-        Committed::Duplicate(id) => (id, "duplicate", false, None),
-        Committed::New(id) => (id, "new", true, Some((NoticeKind::New, automatic.clone()))),
-        Committed::Appended { id, reopened } => {
-            let kind = if reopened {
-                Some((NoticeKind::Reopened, None))
-            } else if automatic.is_none() && !is_admin {
-                Some((NoticeKind::Followup, None))
-            } else {
-                None
-            };
-            (
-                id,
-                if reopened { "reopen" } else { "followup" },
-                false,
-                kind,
-            )
-        }
-        Committed::Closed {
-            id, refused: None, ..
-        } => (id, "close", false, None),
-        Committed::Closed {
-            id,
-            refused: Some(why),
-        } => {
-            notes.push(format!("close refused: {why}"));
-            (
-                id,
-                "close-refused",
-                false,
-                Some((NoticeKind::RefusedClose, Some(why))),
-            )
-        }
+    let (ticket, action, hook): (u32, &'static str, Option<&str>) = match &committed {
+        Committed::Duplicate(id) => (*id, "duplicate", None),
+        Committed::New { id, .. } => (*id, "new", Some("new")),
+        Committed::Appended { id, reopened: true } => (*id, "reopen", Some("reopen")),
+        Committed::Appended { id, .. } => (*id, "followup", Some("followup")),
+        Committed::Closed { id, refused: None } => (*id, "close", Some("close")),
+        Committed::Closed { id, .. } => (*id, "close-refused", None),
+        Committed::Bounce(id) => (*id, "bounce", Some("bounce")),
     };
-    if let Route::Append { why, .. } = route {
+    if let Committed::New {
+        previous: Some(old),
+        ..
+    } = committed
+    {
+        notes.push(format!("ticket {old} was closed too long ago to reopen"));
+    }
+    if let Route::Append { why, .. } = f.route {
         match why {
             Why::Address => {}
             Why::SubjectTag => notes.push("matched by the subject tag".into()),
@@ -328,29 +385,122 @@ fn after_commit(
             Why::AlsoAddressed => notes.push("also addressed to the ticket".into()),
         }
     }
-    if let Some(a) = &automatic {
+    if let Some(a) = &f.automatic {
         notes.push(format!("automatic: {a}"));
     }
 
     // Notices run after the commit; a panic in them must not turn into a retry.
     let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut out = Vec::new();
-        if ack {
-            match policy::ack_recipient(cfg, sender, msg) {
-                Ok(to) => out.push(send(
-                    cx,
-                    ticket,
-                    notify::ack(cfg, ticket, msg, &to, cx.now, &cx.unique()),
-                    &format!("ack to {}", to.addr),
-                )),
-                Err(why) => out.push(format!("no ack ({why})")),
+        let mut notice: Option<(NoticeKind, Option<String>)> = None;
+        match &committed {
+            Committed::Duplicate(_) => {}
+            Committed::New { id, .. } => {
+                let mut detail = f
+                    .automatic
+                    .clone()
+                    .map(|a| format!("no acknowledgement: {a}"));
+                match policy::ack_recipient(cfg, sender, msg) {
+                    Ok(to) => {
+                        if let Some(why) = bounce_block(cx, &to.addr) {
+                            out.push(format!("no ack ({why})"));
+                            detail = Some(format!("no acknowledgement: {why}"));
+                        } else {
+                            match cx.store.take_ack(
+                                &to.addr,
+                                cx.now.timestamp(),
+                                cfg.acks_per_sender_per_hour,
+                            ) {
+                                Ok(true) => out.push(send(
+                                    cx,
+                                    *id,
+                                    notify::ack(cfg, *id, msg, &to, cx.now, &cx.unique()),
+                                    &format!("ack to {}", to.addr),
+                                )),
+                                Ok(false) => {
+                                    let why = format!(
+                                        "{} already had {} acknowledgements this hour",
+                                        to.addr, cfg.acks_per_sender_per_hour
+                                    );
+                                    out.push(format!("no ack ({why})"));
+                                    detail = Some(format!("no acknowledgement: {why}"));
+                                }
+                                Err(e) => out.push(format!("no ack (ack limit state: {e})")),
+                            }
+                        }
+                    }
+                    Err(why) => out.push(format!("no ack ({why})")),
+                }
+                notice = Some((NoticeKind::New, detail));
+            }
+            Committed::Appended { id, reopened } => {
+                if *reopened {
+                    notice = Some((NoticeKind::Reopened, None));
+                } else if f.automatic.is_none() && !from_admin {
+                    notice = Some((NoticeKind::Followup, None));
+                }
+                if cfg.relay_admin_replies
+                    && matches!(
+                        f.route,
+                        Route::Append {
+                            why: Why::Address,
+                            ..
+                        }
+                    )
+                {
+                    out.extend(relay_admin_reply(cx, *id, f));
+                }
+            }
+            Committed::Closed { id, refused: None } => {
+                if cfg.notify_on_close {
+                    out.push(send_close_notice(cx, *id));
+                }
+            }
+            Committed::Closed {
+                refused: Some(why), ..
+            } => {
+                notice = Some((NoticeKind::RefusedClose, Some(why.clone())));
+                out.push(format!("close refused: {why}"));
+            }
+            Committed::Bounce(id) => {
+                let failures = bounce::failures(f.normalised);
+                if failures.is_empty() {
+                    out.push("bounce without a delivery report".into());
+                }
+                for fl in failures {
+                    let line = format!(
+                        "{} {id} {} {} {}",
+                        cx.now.timestamp(),
+                        fl.severity.as_str(),
+                        if fl.status.is_empty() {
+                            "-"
+                        } else {
+                            &fl.status
+                        },
+                        notify::clean(&fl.recipient).replace(' ', "_")
+                    );
+                    match cx.store.record_bounce(&line) {
+                        Ok(()) => out.push(format!(
+                            "{} bounce for {} ({}){}",
+                            fl.severity.as_str(),
+                            fl.recipient,
+                            fl.status,
+                            if cfg.bounces_enforce {
+                                ""
+                            } else {
+                                ", log mode"
+                            }
+                        )),
+                        Err(e) => out.push(format!("bounce not recorded: {e}")),
+                    }
+                }
             }
         }
         if let Some((kind, detail)) = notice {
-            let preview = if normalised.len() <= 4 * 1024 * 1024 {
-                notify::preview(normalised, 12, 1200)
+            let preview = if f.normalised.len() <= 4 * 1024 * 1024 {
+                notify::preview(f.normalised, 12, 1200)
             } else {
-                format!("(a {} byte message; not previewed)\n", normalised.len())
+                format!("(a {} byte message; not previewed)\n", f.normalised.len())
             };
             let close_address = close_address(cx, ticket);
             let facts = NoticeFacts {
@@ -366,9 +516,19 @@ fn after_commit(
                 out.push(send(cx, ticket, built, "notice to admins"));
             }
         }
+        if let Some(event) = hook {
+            out.extend(run_hooks(
+                cx,
+                event,
+                ticket,
+                sender_plain(sender, msg),
+                &msg.subject,
+                f.normalised,
+            ));
+        }
         out
     }))
-    .unwrap_or_else(|_| vec!["building notices failed (internal error); nothing sent".into()]);
+    .unwrap_or_else(|_| vec!["building notices failed (internal error); nothing more sent".into()]);
     notes.extend(sent);
 
     let detail = notes.join("; ");
@@ -382,13 +542,99 @@ fn after_commit(
         cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
         cx.env.get("MESSAGE_ID").map(String::as_str).unwrap_or("-"),
         notify::clean(sender.address().unwrap_or("<>")).replace(' ', "_"),
-        notify::clean(rcpt).replace(' ', "_"),
+        notify::clean(f.rcpt).replace(' ', "_"),
         ticket,
         action,
         notify::clean(&outcome.detail),
     );
     let _ = cx.store.log(&line);
     outcome
+}
+
+fn sender_plain<'a>(sender: &'a Sender, msg: &'a Inbound) -> &'a str {
+    sender
+        .address()
+        .or(msg.from.as_ref().map(|m| m.addr.as_str()))
+        .unwrap_or("")
+}
+
+/// Runs the hooks for `event` on ticket `id`; one result line per hook that ran.
+pub fn run_hooks(
+    cx: &Context<'_>,
+    event: &str,
+    id: u32,
+    sender: &str,
+    subject: &str,
+    message: &[u8],
+) -> Vec<String> {
+    if cx.cfg.hooks.is_empty() {
+        return Vec::new();
+    }
+    let file = cx
+        .store
+        .state(id)
+        .map(|s| cx.store.path(id, s))
+        .unwrap_or_default();
+    let local = cx.now.with_timezone(&chrono::Local);
+    let minute = chrono::Timelike::hour(&local) * 60 + chrono::Timelike::minute(&local);
+    let ev = hooks::Event {
+        name: event,
+        ticket: id,
+        sender,
+        subject,
+        file: &file,
+        message,
+    };
+    hooks::run(&cx.cfg.hooks, &ev, minute)
+}
+
+/// relay_admin_replies: an admin's mail to ticket-N@ that does not include the
+/// requester goes on to the requester, from ticket-N@.
+fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>) -> Option<String> {
+    let cfg = cx.cfg;
+    let env_admin = f.sender.address().is_some_and(|a| cfg.is_admin(a));
+    let from_admin = f.msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr));
+    if !env_admin || !from_admin || f.automatic.is_some() {
+        return None;
+    }
+    let Some((to, _)) = requester(cx, id) else {
+        return Some("not relayed: the ticket's requester is unknown".into());
+    };
+    if cfg.is_admin(&to.addr) || address::target(cfg, &to.addr).is_some() {
+        return None;
+    }
+    let included = f
+        .msg
+        .recipient_candidates
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&to.addr));
+    if included {
+        return None;
+    }
+    let built = notify::relay(cfg, id, f.msg, f.normalised, &to, cx.now, &cx.unique());
+    Some(match built {
+        Ok(bytes) => send_raw(cx, id, &to.addr, &bytes, &format!("relayed to {}", to.addr)),
+        Err(e) => format!("not relayed: {e}"),
+    })
+}
+
+/// notify_on_close: tells the requester that ticket `id` was closed.
+pub fn send_close_notice(cx: &Context<'_>, id: u32) -> String {
+    let Some((to, first)) = requester(cx, id) else {
+        return "no close notice: the requester is unknown".into();
+    };
+    if address::in_domain(cx.cfg, &to.addr) {
+        return format!("no close notice: {} is in our own domain", to.addr);
+    }
+    if let Some(why) = bounce_block(cx, &to.addr) {
+        return format!("no close notice ({why})");
+    }
+    send(
+        cx,
+        id,
+        notify::close_notice(cx.cfg, id, &first, &to, cx.now, &cx.unique()),
+        &format!("close notice to {}", to.addr),
+    )
 }
 
 /// The close address the admin should use for ticket `id`.
@@ -403,6 +649,19 @@ pub fn close_address(cx: &Context<'_>, id: u32) -> String {
     } else {
         format!("{base}@{}", cfg.domain)
     }
+}
+
+/// The envelope of mail about ticket `id` to `rcpts`: from the ticket's VERP bounce
+/// address, so that bounces come back to the ticket.
+fn envelope(cx: &Context<'_>, id: u32, rcpts: &[lettre::Address]) -> Result<Envelope, String> {
+    let secret = cx
+        .store
+        .secret()
+        .map_err(|e| format!("no bounce secret: {e}"))?;
+    let from: lettre::Address = policy::bounce_address(cx.cfg, &secret, id)
+        .parse()
+        .map_err(|e| format!("bounce address: {e}"))?;
+    Envelope::new(Some(from), rcpts.to_vec()).map_err(|e| e.to_string())
 }
 
 fn send(
@@ -421,13 +680,32 @@ fn send(
             .trim_end_matches('>')
             .to_string()
     });
-    match cx.mailer.send(&m) {
+    let env = match envelope(cx, ticket, m.envelope().to()) {
+        Ok(e) => e,
+        Err(e) => return format!("{what} not sent: {e}"),
+    };
+    match cx.mailer.send(&env, &m.formatted()) {
         Ok(()) => {
             if let Some(mid) = mid {
                 let _ = cx.store.index_add(&mid, ticket);
             }
             format!("{what} sent")
         }
+        Err(e) => format!("{what} failed: {}", notify::clean(&e)),
+    }
+}
+
+fn send_raw(cx: &Context<'_>, ticket: u32, to: &str, bytes: &[u8], what: &str) -> String {
+    let rcpt: lettre::Address = match to.parse() {
+        Ok(a) => a,
+        Err(e) => return format!("{what} not sent: {e}"),
+    };
+    let env = match envelope(cx, ticket, &[rcpt]) {
+        Ok(e) => e,
+        Err(e) => return format!("{what} not sent: {e}"),
+    };
+    match cx.mailer.send(&env, bytes) {
+        Ok(()) => format!("{what} sent"),
         Err(e) => format!("{what} failed: {}", notify::clean(&e)),
     }
 }

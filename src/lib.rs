@@ -39,10 +39,12 @@
 
 pub mod address;
 pub mod admin;
+pub mod bounce;
 pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod error;
+pub mod hooks;
 pub mod inbound;
 pub mod mailer;
 pub mod mbox;
@@ -235,10 +237,13 @@ fn run_admin(io: Inputs<'_>) -> u8 {
             return 1;
         }
     };
+    let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let admin = admin::Admin {
         cfg: &cfg,
         store: store::Store::new(&cfg.store),
         now,
+        mailer: &mailer,
+        env: &env,
         user: env
             .get("USER")
             .or_else(|| env.get("LOGNAME"))

@@ -235,6 +235,168 @@ pub fn admin_notice(
     })())
 }
 
+/// A note that mailtix files in a ticket (close, reopen, a ticket that moved on): an
+/// mbox entry, marked with `X-Mailtix-Event` so `list` does not count it as mail.
+pub fn note(
+    cfg: &Config,
+    id: u32,
+    event: &str,
+    text: &str,
+    now: DateTime<Utc>,
+    unique: &str,
+) -> Vec<u8> {
+    let msg = format!(
+        "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <{mid}>\n{hdr}: {event}\nAuto-Submitted: auto-generated\n\n{text}\n",
+        domain = cfg.domain,
+        to = cfg.ticket_address(id),
+        date = now.to_rfc2822(),
+        tag = cfg.subject_tag,
+        mid = message_id(cfg, id, "note", unique),
+        hdr = crate::summary::EVENT_HEADER,
+        text = clean_multiline(text),
+    );
+    let from = format!("mailtix@{}", cfg.domain);
+    crate::mbox::encode(
+        &crate::mbox::from_line(Some(&from), now),
+        b"",
+        msg.as_bytes(),
+    )
+}
+
+fn clean_multiline(s: &str) -> String {
+    s.lines().map(clean).collect::<Vec<_>>().join("\n")
+}
+
+/// The notice to the requester that ticket `id` was closed (`notify_on_close`).
+pub fn close_notice(
+    cfg: &Config,
+    id: u32,
+    first: &Inbound,
+    to: &Mailbox,
+    now: DateTime<Utc>,
+    unique: &str,
+) -> Result<Message, String> {
+    let c = Common {
+        cfg,
+        id,
+        now,
+        message_id: message_id(cfg, id, "closed", unique),
+        in_reply_to: first,
+    };
+    let body = format!(
+        "Ticket {id} has been closed.\n\nSubject: {subject}\n\n\
+         If you still need help, reply to this mail: your reply reopens the ticket.\n",
+        subject = clean(&first.subject),
+    );
+    c.builder(
+        format!("closed: {}", tagged_subject(cfg, id, &first.subject)),
+        "auto-generated",
+    )?
+    .to(mailbox(to.name.as_deref(), &to.addr)?)
+    .header(ContentType::TEXT_PLAIN)
+    .body(body)
+    .map_err(|e| e.to_string())
+}
+
+/// The raw header fields `names` (with their continuation lines) of a normalised
+/// message, CRLF-terminated.
+fn raw_fields(message: &[u8], names: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if line == b"\n" {
+            break;
+        }
+        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+            let name_end = line.iter().position(|&b| b == b':').unwrap_or(0);
+            let name = &line[..name_end];
+            keep = names
+                .iter()
+                .any(|n| n.as_bytes().eq_ignore_ascii_case(name.trim_ascii()));
+        }
+        if keep {
+            out.extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+/// An admin's answer, sent on to the requester from `ticket-N@` (relay_admin_replies).
+/// The new header block is built by lettre (so every value is encoded); the MIME
+/// headers and the body are the admin's, unchanged, so attachments go along.
+pub fn relay(
+    cfg: &Config,
+    id: u32,
+    admin_mail: &Inbound,
+    normalised: &[u8],
+    to: &Mailbox,
+    now: DateTime<Utc>,
+    unique: &str,
+) -> Result<Vec<u8>, String> {
+    let ticket = mailbox(None, &cfg.ticket_address(id))?;
+    let mid = admin_mail
+        .message_id
+        .as_deref()
+        .and_then(safe_id)
+        .map(str::to_string)
+        .unwrap_or_else(|| message_id(cfg, id, "relay", unique));
+    let mut b = Message::builder()
+        .from(ticket.clone())
+        .reply_to(ticket)
+        .to(mailbox(to.name.as_deref(), &to.addr)?)
+        .subject(tagged_subject(cfg, id, &admin_mail.subject))
+        .date(now.into())
+        .message_id(Some(format!("<{mid}>")))
+        .raw_header(header(LOOP_HEADER, &cfg.domain));
+    if let Some(irt) = admin_mail.in_reply_to.iter().find_map(|i| safe_id(i)) {
+        b = b.in_reply_to(format!("<{irt}>"));
+    }
+    let refs: Vec<String> = admin_mail
+        .references
+        .iter()
+        .filter_map(|r| safe_id(r))
+        .map(|r| format!("<{r}>"))
+        .collect();
+    if !refs.is_empty() {
+        b = b.references(refs.join(" "));
+    }
+    let shell = b
+        .body(String::new())
+        .map_err(|e| e.to_string())?
+        .formatted();
+    let head_end = shell
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .unwrap_or(shell.len());
+    let mut out: Vec<u8> = Vec::with_capacity(normalised.len() + 1024);
+    for line in shell[..head_end].split_inclusive(|&b| b == b'\n') {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with(b"content-") || lower.starts_with(b"mime-version") {
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    out.extend(raw_fields(
+        normalised,
+        &["MIME-Version", "Content-Type", "Content-Transfer-Encoding"],
+    ));
+    out.extend_from_slice(b"\r\n");
+    let body_start = normalised
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|p| p + 2)
+        .unwrap_or(normalised.len());
+    for line in normalised[body_start..].split_inclusive(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        // SMTP transparency is the transport's job; bare CRs are dropped here.
+        out.extend(line.iter().filter(|&&b| b != b'\r'));
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(out)
+}
+
 /// The first `lines` lines (at most `chars` characters) of the message's text, with
 /// HTML turned into text when there is no text part.
 pub fn preview(message: &[u8], lines: usize, chars: usize) -> String {
@@ -377,6 +539,33 @@ mod tests {
         assert_eq!(envelope_to, ["boss@admin.net", "two@admin.net"]);
         let no_admins = Config::parse("", Path::new("/"), None).unwrap();
         assert!(admin_notice(&no_admins, 3, &m, &facts, now, "u").is_none());
+    }
+
+    #[test]
+    fn a_relay_keeps_the_body_and_mime_headers_but_not_the_sender() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 7, 46, 8).unwrap();
+        let raw = b"From: boss@admin.net\nTo: ticket-3@example.org\nSubject: Re: fix\nMessage-ID: <ans@admin.net>\nIn-Reply-To: <orig@x.com>\nMIME-Version: 1.0\nContent-Type: multipart/mixed;\n boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nTry this.\n--b--\n";
+        let m = crate::inbound::parse(raw).unwrap();
+        let to = Mailbox {
+            name: None,
+            addr: "ann@x.com".into(),
+        };
+        let out = String::from_utf8(relay(&cfg(), 3, &m, raw, &to, now, "u").unwrap()).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("From: ticket-3@example.org\r\n"), "{head}");
+        assert!(head.contains("To: ann@x.com\r\n"), "{head}");
+        assert!(head.contains("Subject: [issue3] Re: fix\r\n"), "{head}");
+        assert!(head.contains("Message-ID: <ans@admin.net>\r\n"), "{head}");
+        assert!(head.contains("In-Reply-To: <orig@x.com>\r\n"), "{head}");
+        assert!(
+            head.ends_with("Content-Type: multipart/mixed;\r\n boundary=\"b\""),
+            "{head}"
+        );
+        assert!(!head.contains("boss@admin.net"), "{head}");
+        assert_eq!(
+            body,
+            "--b\r\nContent-Type: text/plain\r\n\r\nTry this.\r\n--b--\r\n"
+        );
     }
 
     #[test]

@@ -88,15 +88,36 @@ pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mai
     Ok(to)
 }
 
-/// The token of a close address: the first 64 bits of HMAC-SHA256(secret, "close:N"),
-/// in lowercase hex because Exim folds the case of local parts.
-pub fn close_token(secret: &[u8], id: u32) -> String {
+/// An address token: the first 64 bits of HMAC-SHA256(secret, "PURPOSE:N"), in
+/// lowercase hex because Exim folds the case of local parts.
+fn token(secret: &[u8], purpose: &str, id: u32) -> String {
     let mut mac = mac(secret);
-    mac.update(format!("close:{id}").as_bytes());
+    mac.update(format!("{purpose}:{id}").as_bytes());
     mac.finalize().into_bytes()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The token of ticket N's close address (`ticket-N-close-TOKEN@`).
+pub fn close_token(secret: &[u8], id: u32) -> String {
+    token(secret, "close", id)
+}
+
+/// The envelope sender of mail about ticket N: `ticket-N-bounce-MAC@DOMAIN`.
+pub fn bounce_address(cfg: &Config, secret: &[u8], id: u32) -> String {
+    format!(
+        "{}{id}{}{}@{}",
+        cfg.ticket_prefix,
+        crate::address::BOUNCE_WORD,
+        token(secret, "bounce", id),
+        cfg.domain
+    )
+}
+
+/// True when `mac` is ticket N's bounce MAC (compared in constant time).
+pub fn bounce_mac_matches(secret: &[u8], id: u32, mac: &str) -> bool {
+    token_matches(secret, "bounce", id, mac)
 }
 
 fn mac(secret: &[u8]) -> SimpleHmac<Sha256> {
@@ -106,8 +127,8 @@ fn mac(secret: &[u8]) -> SimpleHmac<Sha256> {
     }
 }
 
-fn token_matches(secret: &[u8], id: u32, token: &str) -> bool {
-    if token.len() != 16 {
+fn token_matches(secret: &[u8], purpose: &str, id: u32, token: &str) -> bool {
+    if token.len() != 16 || !token.is_ascii() {
         return false;
     }
     let bytes: Option<Vec<u8>> = (0..16)
@@ -116,7 +137,7 @@ fn token_matches(secret: &[u8], id: u32, token: &str) -> bool {
         .collect();
     let Some(bytes) = bytes else { return false };
     let mut mac = mac(secret);
-    mac.update(format!("close:{id}").as_bytes());
+    mac.update(format!("{purpose}:{id}").as_bytes());
     mac.verify_truncated_left(&bytes).is_ok()
 }
 
@@ -144,7 +165,7 @@ pub fn may_close(
     if cfg.close_token {
         let secret = secret.ok_or("no close secret in the store")?;
         match token {
-            Some(t) if token_matches(secret, id, t) => {}
+            Some(t) if token_matches(secret, "close", id, t) => {}
             Some(_) => return Err("the close address has a wrong token".into()),
             None => return Err("the close address has no token (close_token is on)".into()),
         }
@@ -240,5 +261,21 @@ mod tests {
         assert!(may_close(&c, 5, &boss, &m, None, Some(secret)).is_err());
         assert!(may_close(&c, 5, &boss, &m, Some("0000000000000000"), Some(secret)).is_err());
         assert!(may_close(&c, 5, &boss, &m, Some(&t5), Some(b"other")).is_err());
+    }
+
+    #[test]
+    fn bounce_addresses_verify_and_differ_from_close_tokens() {
+        let c = cfg("");
+        let a = bounce_address(&c, b"key", 7);
+        let mac = a
+            .strip_prefix("ticket-7-bounce-")
+            .unwrap()
+            .strip_suffix("@example.org")
+            .unwrap();
+        assert!(bounce_mac_matches(b"key", 7, mac));
+        assert!(bounce_mac_matches(b"key", 7, &mac.to_ascii_uppercase()));
+        assert!(!bounce_mac_matches(b"key", 8, mac));
+        assert!(!bounce_mac_matches(b"other", 7, mac));
+        assert_ne!(mac, close_token(b"key", 7));
     }
 }

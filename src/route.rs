@@ -62,6 +62,8 @@ pub enum Route {
         state: State,
         token: Option<String>,
     },
+    /// A bounce of mail mailtix sent about the ticket (MAC not yet checked).
+    Bounce { id: u32, state: State, mac: String },
 }
 
 /// Message-IDs of mail mailtix sends look like `mailtix.N.KIND.UNIQUE@DOMAIN`; this
@@ -101,6 +103,11 @@ pub fn route(
             id: *id,
             state: existing(*id)?,
             token: token.clone(),
+        }),
+        Target::Bounce(id, mac) => Ok(Route::Bounce {
+            id: *id,
+            state: existing(*id)?,
+            mac: mac.clone(),
         }),
         Target::Ticket(id) => Ok(Route::Append {
             id: *id,

@@ -400,15 +400,7 @@ impl Store {
 
     /// Appends one line to `.mailtix/log`.
     pub fn log(&self, line: &str) -> io::Result<()> {
-        let path = self.state_dir().join("log");
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| ctx(path.display(), e))?;
-        f.write_all(format!("{line}\n").as_bytes())
+        self.append_line("log", line)
     }
 
     /// The key for close tokens, created from the system's random source when missing.
@@ -438,6 +430,123 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs::read(&path),
             Err(e) => Err(ctx(path.display(), e)),
         }
+    }
+
+    /// Records one failed recipient of a bounce: `UNIXTIME TICKET hard|soft STATUS ADDR`.
+    pub fn record_bounce(&self, line: &str) -> io::Result<()> {
+        self.append_line("bounces", line)
+    }
+
+    /// Hard bounces recorded for `addr` (any case).
+    pub fn hard_bounces(&self, addr: &str) -> u32 {
+        let Ok(text) = fs::read_to_string(self.state_dir().join("bounces")) else {
+            return 0;
+        };
+        let addr = addr.to_ascii_lowercase();
+        text.lines()
+            .filter(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                f.len() >= 5 && f[2] == "hard" && f[4].eq_ignore_ascii_case(&addr)
+            })
+            .count() as u32
+    }
+
+    /// Every address with at least `limit` hard bounces, lowercased.
+    pub fn bouncing_addresses(&self, limit: u32) -> std::collections::HashSet<String> {
+        let mut counts: std::collections::HashMap<String, u32> = Default::default();
+        if let Ok(text) = fs::read_to_string(self.state_dir().join("bounces")) {
+            for l in text.lines() {
+                let f: Vec<&str> = l.split(' ').collect();
+                if f.len() >= 5 && f[2] == "hard" {
+                    *counts.entry(f[4].to_ascii_lowercase()).or_default() += 1;
+                }
+            }
+        }
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n >= limit)
+            .map(|(a, _)| a)
+            .collect()
+    }
+
+    /// The acknowledgement cap: true (and counted) when `addr` has had fewer than
+    /// `limit` acknowledgements in the hour before `now` (unix seconds). The state is
+    /// `.mailtix/acks`, one `UNIXTIME ADDR` line per acknowledgement, pruned to the
+    /// last hour when it grows.
+    pub fn take_ack(&self, addr: &str, now: i64, limit: u32) -> io::Result<bool> {
+        let path = self.state_dir().join("acks");
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ctx(path.display(), e))?;
+        fs2::FileExt::lock_exclusive(&f).map_err(|e| ctx(path.display(), e))?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        let addr = addr.to_ascii_lowercase();
+        let recent = |l: &&str| {
+            l.split_once(' ')
+                .and_then(|(t, _)| t.parse::<i64>().ok())
+                .is_some_and(|t| now - t < 3600)
+        };
+        let used = text
+            .lines()
+            .filter(recent)
+            .filter(|l| l.split_once(' ').is_some_and(|(_, a)| a == addr))
+            .count() as u32;
+        if used >= limit {
+            return Ok(false);
+        }
+        let line = format!("{now} {addr}\n");
+        if text.len() > 64 * 1024 {
+            let mut kept: String = text
+                .lines()
+                .filter(recent)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            kept.push_str(&line);
+            f.set_len(0)?;
+            f.seek(SeekFrom::Start(0))?;
+            f.write_all(kept.as_bytes())?;
+        } else {
+            f.seek(SeekFrom::End(0))?;
+            f.write_all(line.as_bytes())?;
+        }
+        Ok(true)
+    }
+
+    fn append_line(&self, name: &str, line: &str) -> io::Result<()> {
+        let path = self.state_dir().join(name);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ctx(path.display(), e))?;
+        f.write_all(format!("{line}\n").as_bytes())
+    }
+
+    /// The first `max` bytes of ticket `id`: enough for its first message's headers.
+    pub fn read_head(&self, id: u32, state: State, max: u64) -> io::Result<Vec<u8>> {
+        let path = self.path(id, state);
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ctx(path.display(), e))?;
+        let mut buf = Vec::new();
+        f.take(max).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// How long ago ticket `id` was last written.
+    pub fn idle_for(&self, id: u32, state: State) -> Option<Duration> {
+        self.metadata(id, state).ok()?.modified().ok().map(age)
     }
 
     fn pending_path(&self, id: u32) -> PathBuf {

@@ -20,6 +20,8 @@ pub struct Summary {
     pub messages: usize,
     pub created: String,
     pub updated: String,
+    /// The requester's address has hard-bounced mail mailtix sent.
+    pub requester_bounces: bool,
     #[serde(skip)]
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -85,6 +87,7 @@ pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary, S
         messages: mail.len(),
         created: fmt(created),
         updated: fmt(updated),
+        requester_bounces: false,
         updated_at: updated,
     })
 }

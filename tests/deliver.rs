@@ -59,7 +59,11 @@ fn a_new_ticket_is_stored_acknowledged_and_announced() {
     assert!(mid.ends_with("@example.org>"), "{mid}");
     assert!(ack.header("X-Mailtix-Loop").is_some());
     assert!(ack.header("Date").is_some());
-    assert_eq!(ack.envelope_from().as_deref(), Some("ticket-1@example.org"));
+    let verp = ack.envelope_from().unwrap();
+    assert!(
+        verp.starts_with("ticket-1-bounce-") && verp.ends_with("@example.org"),
+        "{verp}"
+    );
     assert!(ack.args.contains(&"-i".to_string()));
 
     let notice = sent

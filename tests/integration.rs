@@ -6,4 +6,5 @@ mod admin;
 mod deliver;
 mod e2e;
 mod golden;
+mod loops;
 mod security;

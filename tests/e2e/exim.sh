@@ -141,4 +141,21 @@ smtp --to ticket-1@example.org --from ann@customer.example --h-Subject again --b
 wait_for 20 test -f "$S/store/1" || fail "ticket 1 not reopened"
 pass "close by the admin over SMTP; forged close refused; reopen by mail"
 
+# 7. A bounce of an acknowledgement comes back through Exim to the VERP address,
+#    is filed in its ticket and recorded, and sends nothing.
+smtp --to support@example.org --from carol@nowhere.invalid --h-Subject "bouncing" --body "hi" >/dev/null 2>&1 \
+    || fail "mail from carol refused"
+wait_for 20 test -f "$S/store/3" || fail "ticket 3 not created"
+wait_for 30 grep -q " 3 hard .* carol@nowhere.invalid" "$S/store/.mailtix/bounces" \
+    || fail "the ack's bounce was not recorded: $(grep -i bounce "$S/log/mainlog" | tail -3)"
+wait_for 20 queue_empty || fail "queue not empty after the bounce: $($EXIM -bp)"
+[ "$(count_msgs "$S/store/3")" = 2 ] || fail "ticket 3 should hold the mail and the bounce"
+grep -q "=> .*<ticket-3-bounce-[0-9a-f]*@example.org>" "$S/log/mainlog" || fail "the bounce did not go to the VERP address"
+if smtp --to ticket-3-bounce-0000000000000000@example.org --from "" --body x >"$S/swaks7" 2>&1; then :; fi
+wait_for 20 queue_empty || true
+grep -q "ticket-3-bounce-0000000000000000@example.org.*wrong MAC\|\*\* .*ticket-3-bounce-0000000000000000" "$S/log/mainlog" \
+    || fail "a forged bounce address was not refused"
+[ "$(count_msgs "$S/store/3")" = 2 ] || fail "a forged bounce was filed"
+pass "a real Exim bounce returns to its ticket by VERP; a forged one is refused"
+
 echo "exim e2e: all passed"

@@ -1,0 +1,497 @@
+//! Bounces tied to their ticket, acknowledgement limits, hooks, relaying admin
+//! replies, the reopen window and close notices.
+
+use crate::support::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+fn new_ticket_from(env: &Env, who: &str, mid: &str) -> crate::support::Run {
+    let r = env.deliver(
+        "support@example.org",
+        who,
+        &mail(who, "Printer on fire", mid, "", "It burns.\n"),
+    );
+    r.deliver_code(0);
+    r
+}
+
+fn verp_of(env: &Env, ticket: u32) -> String {
+    env.sent()
+        .iter()
+        .filter_map(|s| s.envelope_from())
+        .find(|f| f.starts_with(&format!("ticket-{ticket}-bounce-")))
+        .expect("a mail about the ticket was sent")
+}
+
+/// Exim's own RFC 3464 report (tests/fixtures/bounces), addressed to `verp`, failing
+/// for `failed`.
+fn exim_bounce(name: &str, verp: &str, failed: &str) -> String {
+    String::from_utf8(fixture(&format!("bounces/{name}")))
+        .unwrap()
+        .replace("ticket-1-bounce-MAC@example.org", verp)
+        .replace("nobody-here@example.org", failed)
+}
+
+fn deliver_bounce(env: &Env, verp: &str, body: &str) -> crate::support::Run {
+    env.run(
+        &["deliver", "--recipient", verp],
+        body.as_bytes(),
+        &[("SENDER", "")],
+    )
+}
+
+#[test]
+fn a_bounce_is_filed_in_its_ticket_and_stops_acks_to_that_address() {
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "b1@x");
+    env.run(&["close", "1"], b"", &[]).code(0);
+    let verp = verp_of(&env, 1);
+    env.clear_sent();
+    let r = deliver_bounce(
+        &env,
+        &verp,
+        &exim_bounce("exim-dsn.eml", &verp, "ann@customer.example"),
+    );
+    r.deliver_code(0);
+    assert!(
+        r.stderr.contains("hard bounce for ann@customer.example"),
+        "{}",
+        r.stderr
+    );
+    assert!(env.is_closed(1), "a bounce reopens nothing");
+    assert!(String::from_utf8_lossy(&env.archived(1).unwrap()).contains("Mail delivery failed"));
+    assert!(env.sent().is_empty(), "a bounce sends nothing");
+    let bounces = fs::read_to_string(env.store.join(".mailtix/bounces")).unwrap();
+    assert!(
+        bounces.contains(" 1 hard 5.0.0 ann@customer.example"),
+        "{bounces}"
+    );
+
+    // the next ticket from that address gets no ack, and the admin is told why
+    new_ticket_from(&env, "ann@customer.example", "b2@x");
+    let sent = env.sent();
+    assert_eq!(sent.len(), 1, "only the admin notice");
+    assert_eq!(sent[0].rcpts(), [ADMIN]);
+    assert!(sent[0].raw.contains("has bounced"), "{}", sent[0].raw);
+    // list and show mark the requester
+    let list = env.run(&["list", "--json"], b"", &[]);
+    let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(v[0]["requester_bounces"], true);
+    let show = env.run(&["show", "2"], b"", &[]);
+    assert!(show.stdout.contains("bounces"), "{}", show.stdout);
+    // a retry of the same bounce is filed once
+    deliver_bounce(
+        &env,
+        &verp,
+        &exim_bounce("exim-dsn.eml", &verp, "ann@customer.example"),
+    )
+    .deliver_code(0);
+    assert_eq!(env.count(1), 3, "mail, close note, one bounce");
+}
+
+#[test]
+fn a_soft_bounce_is_recorded_but_does_not_stop_acks() {
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "s1@x");
+    let verp = verp_of(&env, 1);
+    deliver_bounce(
+        &env,
+        &verp,
+        &exim_bounce("delayed-dsn.eml", &verp, "ann@customer.example"),
+    )
+    .deliver_code(0);
+    assert!(
+        fs::read_to_string(env.store.join(".mailtix/bounces"))
+            .unwrap()
+            .contains(" soft 4.4.1 ann@customer.example")
+    );
+    env.clear_sent();
+    new_ticket_from(&env, "ann@customer.example", "s2@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"])
+    );
+}
+
+#[test]
+fn a_classic_bounce_counts_too() {
+    let env = Env::new();
+    new_ticket_from(&env, "someone@customer.example", "c1@x");
+    let verp = verp_of(&env, 1);
+    let body = String::from_utf8(fixture("bounces/classic.eml"))
+        .unwrap()
+        .replace("ticket-1-bounce-MAC@example.org", &verp);
+    deliver_bounce(&env, &verp, &body).deliver_code(0);
+    env.clear_sent();
+    new_ticket_from(&env, "someone@customer.example", "c2@x");
+    assert!(env.sent().iter().all(|s| s.rcpts() == [ADMIN]));
+}
+
+#[test]
+fn a_bounce_address_with_a_wrong_mac_is_not_ours() {
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "w1@x");
+    new_ticket_from(&env, "bob@customer.example", "w2@x");
+    let verp1 = verp_of(&env, 1);
+    let mac = verp1
+        .strip_prefix("ticket-1-bounce-")
+        .unwrap()
+        .strip_suffix("@example.org")
+        .unwrap();
+    let body = exim_bounce("exim-dsn.eml", &verp1, "ann@customer.example");
+    let mut altered = mac.to_string();
+    altered.replace_range(0..1, if mac.starts_with('0') { "1" } else { "0" });
+    for rcpt in [
+        format!("ticket-1-bounce-{altered}@example.org"),
+        format!("ticket-2-bounce-{mac}@example.org"),
+        "ticket-1-bounce-0123456789abcdef@example.org".to_string(),
+    ] {
+        deliver_bounce(&env, &rcpt, &body).deliver_code(67);
+    }
+    assert_eq!(env.count(1), 1);
+    assert!(!env.store.join(".mailtix/bounces").exists());
+}
+
+#[test]
+fn log_mode_only_records_bounces() {
+    let env = Env::with_config("[bounces]\nmode = \"log\"");
+    new_ticket_from(&env, "ann@customer.example", "l1@x");
+    let verp = verp_of(&env, 1);
+    deliver_bounce(
+        &env,
+        &verp,
+        &exim_bounce("exim-dsn.eml", &verp, "ann@customer.example"),
+    )
+    .deliver_code(0);
+    assert!(env.store.join(".mailtix/bounces").exists());
+    env.clear_sent();
+    new_ticket_from(&env, "ann@customer.example", "l2@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"]),
+        "still acknowledged"
+    );
+}
+
+#[test]
+fn acknowledgements_are_capped_per_address_and_hour() {
+    let env = Env::with_config("[acks]\nper_sender_per_hour = 2");
+    for i in 0..3 {
+        new_ticket_from(&env, "ann@customer.example", &format!("cap{i}@x"));
+    }
+    new_ticket_from(&env, "bob@customer.example", "capb@x");
+    let sent = env.sent();
+    let to_ann = sent
+        .iter()
+        .filter(|s| s.rcpts() == ["ann@customer.example"])
+        .count();
+    assert_eq!(to_ann, 2);
+    assert_eq!(
+        sent.iter()
+            .filter(|s| s.rcpts() == ["bob@customer.example"])
+            .count(),
+        1
+    );
+    assert_eq!(env.count(3), 1, "mail past the cap is still filed");
+    let notice3 = sent.iter().filter(|s| s.rcpts() == [ADMIN]).nth(2).unwrap();
+    let unfolded = notice3.raw.replace("=\r\n", "");
+    assert!(
+        unfolded.contains("acknowledgements this hour"),
+        "{unfolded}"
+    );
+    // the cap counts the address acknowledged: Reply-To, not From
+    let env = Env::with_config("[acks]\nper_sender_per_hour = 1");
+    for (i, rt) in ["a@home.example", "b@home.example"].iter().enumerate() {
+        env.deliver(
+            "support@example.org",
+            "ann@customer.example",
+            &mail(
+                "ann@customer.example",
+                "x",
+                &format!("rt{i}@x"),
+                &format!("Reply-To: {rt}\n"),
+                "b\n",
+            ),
+        )
+        .deliver_code(0);
+    }
+    assert_eq!(
+        env.sent().iter().filter(|s| s.rcpts() != [ADMIN]).count(),
+        2
+    );
+}
+
+#[test]
+fn outgoing_automatic_mail_asks_not_to_be_answered() {
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "o1@x");
+    for s in env.sent() {
+        assert_eq!(s.header("X-Auto-Response-Suppress").as_deref(), Some("All"));
+        assert!(s.header("Auto-Submitted").unwrap().starts_with("auto-"));
+    }
+}
+
+fn hook_env(window: Option<&str>, extra: &str) -> (Env, std::path::PathBuf) {
+    let pre = tempfile::tempdir().unwrap().keep();
+    let out = pre.join("hook.out");
+    let script = pre.join("hook.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{{ echo \"event=$MAILTIX_EVENT ticket=$MAILTIX_TICKET sender=$MAILTIX_SENDER subject=$MAILTIX_SUBJECT file=$MAILTIX_FILE\"; cat; }} >> {}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let outside = window
+        .map(|w| format!("outside = \"{w}\"\n"))
+        .unwrap_or_default();
+    let env = Env::with_config(&format!(
+        "{extra}\n[[hooks]]\nevent = \"new\"\ncommand = \"{}\"\n{outside}\n[[hooks]]\nevent = \"followup\"\ncommand = \"{}\"\n",
+        script.display(),
+        script.display()
+    ));
+    (env, out)
+}
+
+#[test]
+fn hooks_get_the_event_and_the_message() {
+    let (env, out) = hook_env(None, "");
+    new_ticket_from(&env, "ann@customer.example", "h1@x");
+    let text = fs::read_to_string(&out).unwrap();
+    let file = env.store.join("1");
+    assert!(
+        text.starts_with(&format!(
+            "event=new ticket=1 sender=ann@customer.example subject=Printer on fire file={}\n",
+            file.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("It burns."),
+        "the message comes on stdin: {text}"
+    );
+    env.deliver(
+        "ticket-1@example.org",
+        "ann@customer.example",
+        &mail("ann@customer.example", "more", "h2@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    assert!(
+        fs::read_to_string(&out)
+            .unwrap()
+            .contains("event=followup ticket=1")
+    );
+}
+
+fn minute_now_utc() -> u32 {
+    #[allow(clippy::disallowed_methods)] // the window is compared with the real clock
+    let now = chrono::Utc::now();
+    chrono::Timelike::hour(&now) * 60 + chrono::Timelike::minute(&now)
+}
+
+fn hhmm(m: u32) -> String {
+    let m = m % 1440;
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+#[test]
+fn a_hook_window_is_in_the_local_time_deliver_sees() {
+    let now = minute_now_utc();
+    // Inside the window (it spans now, in UTC): the hook does not run.
+    let (mut env, out) = hook_env(
+        Some(&format!("{}-{}", hhmm(now + 1440 - 60), hhmm(now + 60))),
+        "",
+    );
+    env.extra_env.push(("TZ".into(), "UTC".into()));
+    new_ticket_from(&env, "ann@customer.example", "w1@x");
+    assert!(!out.exists(), "inside the window: no hook");
+    // The same window seen from UTC+5 is somewhere else: the hook runs.
+    let mut env = env;
+    env.extra_env = vec![("TZ".into(), "Etc/GMT-5".into())];
+    new_ticket_from(&env, "bob@customer.example", "w2@x");
+    assert!(
+        out.exists(),
+        "outside the window in the local zone: the hook runs"
+    );
+}
+
+#[test]
+fn a_slow_or_failing_hook_never_changes_the_outcome() {
+    let env = Env::with_config(
+        "[[hooks]]\nevent = \"new\"\ncommand = \"sleep 30\"\ntimeout = 1\n[[hooks]]\nevent = \"new\"\ncommand = \"exit 3\"\n",
+    );
+    let start = std::time::Instant::now();
+    let r = new_ticket_from(&env, "ann@customer.example", "slow@x");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(r.stderr.contains("killed after 1s"), "{}", r.stderr);
+    assert!(r.stderr.contains("failed"), "{}", r.stderr);
+    assert!(env.log().contains("killed after 1s"));
+}
+
+#[test]
+fn admin_replies_are_relayed_to_the_requester_when_asked() {
+    let env = Env::with_config("relay_admin_replies = true");
+    new_ticket_from(&env, "Ann <ann@customer.example>", "rq@x");
+    env.clear_sent();
+    let answer = format!(
+        "From: {ADMIN}\nTo: ticket-1@example.org\nSubject: Re: Printer on fire\nMessage-ID: <answer@admin.example>\nIn-Reply-To: <rq@x>\nReferences: <rq@x>\n\nTry turning it off.\n"
+    );
+    env.deliver("ticket-1@example.org", ADMIN, &answer)
+        .deliver_code(0);
+    let sent = env.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].rcpts(), ["ann@customer.example"]);
+    assert_eq!(sent[0].header("From").unwrap(), "ticket-1@example.org");
+    assert_eq!(sent[0].header("In-Reply-To").unwrap(), "<rq@x>");
+    assert!(sent[0].header("Subject").unwrap().contains("[issue1]"));
+    assert!(sent[0].raw.contains("Try turning it off."));
+    assert!(
+        sent[0]
+            .envelope_from()
+            .unwrap()
+            .starts_with("ticket-1-bounce-")
+    );
+    assert_eq!(env.count(1), 2, "the answer is stored once");
+    // the requester's reply to the relayed answer threads back into the ticket
+    env.deliver(
+        "support@example.org",
+        "ann@customer.example",
+        &mail(
+            "ann@customer.example",
+            "Re: it",
+            "back@x",
+            "In-Reply-To: <answer@admin.example>\n",
+            "ok\n",
+        ),
+    )
+    .deliver_code(0);
+    assert_eq!(env.count(1), 3);
+
+    // not when the requester is already a recipient, nor for a stranger, nor for forged admin mail
+    env.clear_sent();
+    let cc = answer
+        .replace(
+            "To: ticket-1@example.org",
+            "To: ticket-1@example.org\nCc: ann@customer.example",
+        )
+        .replace("<answer@", "<answer2@");
+    env.deliver("ticket-1@example.org", ADMIN, &cc)
+        .deliver_code(0);
+    let forged = answer.replace("<answer@", "<answer3@");
+    env.deliver("ticket-1@example.org", "evil@attacker.example", &forged)
+        .deliver_code(0);
+    assert!(
+        env.sent()
+            .iter()
+            .all(|s| s.rcpts() != ["ann@customer.example"]),
+        "{:?}",
+        env.sent()
+    );
+}
+
+#[test]
+fn admin_replies_are_not_relayed_by_default() {
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "nr@x");
+    env.clear_sent();
+    env.deliver(
+        "ticket-1@example.org",
+        ADMIN,
+        &mail(ADMIN, "Re: x", "nr2@x", "", "answer\n"),
+    )
+    .deliver_code(0);
+    assert!(env.sent().is_empty());
+}
+
+#[test]
+fn mail_to_a_ticket_closed_too_long_opens_a_new_one() {
+    let env = Env::with_config("reopen_within_days = 2");
+    new_ticket_from(&env, "ann@customer.example", "old@x");
+    env.run(&["close", "1"], b"", &[]).code(0);
+    // recently closed: reopened as usual
+    env.deliver(
+        "ticket-1@example.org",
+        "ann@customer.example",
+        &mail("ann@customer.example", "x", "r1@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    assert!(env.is_open(1));
+    env.run(&["close", "1"], b"", &[]).code(0);
+    let path = env.store.join("archived/1");
+    #[allow(clippy::disallowed_methods)] // file times are compared with the real clock
+    let three_days = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86400);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(three_days)
+        .unwrap();
+    env.clear_sent();
+    let r = env.deliver(
+        "ticket-1@example.org",
+        "ann@customer.example",
+        &mail("ann@customer.example", "it is back", "r2@x", "", "b\n"),
+    );
+    r.deliver_code(0);
+    assert!(env.is_closed(1), "the old ticket stays closed");
+    let new = env.ticket_text(2);
+    let first_header = new.lines().nth(1).unwrap();
+    assert_eq!(first_header, "X-Mailtix-Previous-Ticket: 1");
+    let old = String::from_utf8(env.archived(1).unwrap()).unwrap();
+    assert!(old.contains("it opened ticket 2"), "{old}");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"]
+                && s.header("Subject").unwrap().contains("[issue2]"))
+    );
+    // a retry of that mail is filed once
+    env.deliver(
+        "ticket-1@example.org",
+        "ann@customer.example",
+        &mail("ann@customer.example", "it is back", "r2@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    assert!(!env.store.join("3").exists());
+}
+
+#[test]
+fn closing_tells_the_requester_when_asked() {
+    let env = Env::with_config("notify_on_close = true");
+    new_ticket_from(&env, "Ann <ann@customer.example>", "nc@x");
+    env.clear_sent();
+    env.run(&["close", "1"], b"", &[]).code(0);
+    let sent = env.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].rcpts(), ["ann@customer.example"]);
+    assert!(sent[0].header("Subject").unwrap().contains("closed"));
+    assert_eq!(sent[0].header("In-Reply-To").unwrap(), "<nc@x>");
+    // by mail too
+    env.run(&["reopen", "1"], b"", &[]).code(0);
+    env.clear_sent();
+    env.deliver(
+        "ticket-1-close@example.org",
+        ADMIN,
+        &mail(ADMIN, "done", "nc2@x", "", "done\n"),
+    )
+    .deliver_code(0);
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"])
+    );
+    // and not by default
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "nd@x");
+    env.clear_sent();
+    env.run(&["close", "1"], b"", &[]).code(0);
+    assert!(env.sent().is_empty());
+}
