@@ -165,7 +165,7 @@ enum Committed {
 pub fn deliver(
     cx: &Context<'_>,
     input: &EnvelopeInput,
-    raw: &[u8],
+    raw: Vec<u8>,
 ) -> Result<Outcome, DeliverError> {
     let cfg = cx.cfg;
     if raw.len() as u64 > cfg.max_message_size {
@@ -177,6 +177,11 @@ pub fn deliver(
     }
     let normalised = mbox::normalise(raw);
     let msg = inbound::parse(&normalised)?;
+    if let Some(line) = mbox::long_line_hazard(&normalised) {
+        return Err(DeliverError::NotMail(format!(
+            "line {line} is longer than 8191 bytes and would split the mailbox in mail readers (RFC 5322 allows 998)"
+        )));
+    }
     let (rcpt, target) = recipient(cfg, input, cx.env, &msg)?;
     let sender = sender(input, cx.env, &msg);
     cx.store.init().map_err(DeliverError::temp)?;
@@ -194,7 +199,11 @@ pub fn deliver(
 
     let (key, trace) = message_key(&msg, &normalised);
     let from_line = mbox::from_line(sender.address(), cx.now);
-    let entry = mbox::encode(&from_line, &trace, &normalised);
+    let entry = mbox::Encoded {
+        from_line: &from_line,
+        trace: &trace,
+        message: &normalised,
+    };
     let automatic = policy::automatic(&sender, &msg);
     let person = automatic.is_none() && !policy::from_ourselves(cfg, &msg);
 
@@ -210,7 +219,11 @@ pub fn deliver(
                 // Too late to reopen: a new ticket whose first line names the old one.
                 let mut trace = trace.clone();
                 trace.splice(0..0, format!("X-Mailtix-Previous-Ticket: {id}\n").bytes());
-                let entry = mbox::encode(&from_line, &trace, &normalised);
+                let entry = mbox::Encoded {
+                    from_line: &from_line,
+                    trace: &trace,
+                    message: &normalised,
+                };
                 commit_new(cx, &entry, &key, Some(*id))?
             } else {
                 l.append(&entry, &key).map_err(DeliverError::temp)?;
@@ -280,7 +293,7 @@ fn closed_too_long(cx: &Context<'_>, id: u32) -> bool {
 
 fn commit_new(
     cx: &Context<'_>,
-    entry: &[u8],
+    entry: &mbox::Encoded<'_>,
     key: &str,
     previous: Option<u32>,
 ) -> Result<Committed, DeliverError> {
@@ -334,7 +347,7 @@ struct Facts<'a> {
 
 /// The requester of ticket `id` (Reply-To, else From, of its first message) and that
 /// message's header facts.
-fn requester(cx: &Context<'_>, id: u32) -> Option<(Mailbox, Inbound)> {
+pub fn requester(cx: &Context<'_>, id: u32) -> Option<(Mailbox, Inbound)> {
     let state = cx.store.state(id)?;
     let head = cx.store.read_head(id, state, 256 * 1024).ok()?;
     let first = mbox::read(&head).ok()?.into_iter().next()?;
@@ -497,11 +510,9 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
             }
         }
         if let Some((kind, detail)) = notice {
-            let preview = if f.normalised.len() <= 4 * 1024 * 1024 {
-                notify::preview(f.normalised, 12, 1200)
-            } else {
-                format!("(a {} byte message; not previewed)\n", f.normalised.len())
-            };
+            // Only the start is parsed: enough for a preview, and a MIME bomb stays small.
+            let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
+            let preview = notify::preview(head, 12, 1200);
             let close_address = close_address(cx, ticket);
             let facts = NoticeFacts {
                 kind,

@@ -204,7 +204,7 @@ fn deliver_inner(
         recipient: dargs.recipient,
         sender: dargs.sender,
     };
-    deliver::deliver(&cx, &input, &raw)
+    deliver::deliver(&cx, &input, raw)
 }
 
 fn run_admin(io: Inputs<'_>) -> u8 {

@@ -7,6 +7,7 @@
 //! Content-Length variants break as soon as someone edits a file by hand.
 
 use chrono::{DateTime, Utc};
+use std::io::{self, Write};
 
 /// Mailbox-state headers that incoming mail must not set: mutt, Dovecot and others
 /// read flags from them, so `X-Status: D` would show a message as deleted.
@@ -45,24 +46,6 @@ pub fn from_line(sender: Option<&str>, when: DateTime<Utc>) -> Vec<u8> {
 /// Splits `raw` into lines, each with its `\n` (the last may lack one).
 fn lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
     raw.split_inclusive(|&b| b == b'\n')
-}
-
-/// CRLF line ends become LF; a bare CR stays as it is.
-pub fn crlf_to_lf(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !raw.windows(2).any(|w| w == b"\r\n") {
-        return std::borrow::Cow::Borrowed(raw);
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
-        }
-        out.push(raw[i]);
-        i += 1;
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// Removes a leading `From ` line that an MTA prepended.
@@ -115,49 +98,162 @@ fn needs_quote(line: &[u8]) -> bool {
     line[gts..].starts_with(b"From ")
 }
 
-/// Encodes one message as an mboxrd entry: From_ line, trace headers, the message with
-/// CRLF turned into LF, a leading From_ line removed, state headers removed, `^>*From `
-/// lines quoted, then a final newline and one empty line.
-///
-/// `message` must already be normalised by [`normalise`]; `trace` is a block of
-/// complete header lines (`X-Mailtix-*`), possibly empty.
-pub fn encode(from_line: &[u8], trace: &[u8], message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(from_line.len() + trace.len() + message.len() + 64);
-    out.extend_from_slice(from_line);
-    out.extend_from_slice(trace);
-    let mut in_header = true;
-    let mut dropping = false;
-    for line in lines(message) {
-        if in_header {
-            if line == b"\n" {
-                in_header = false;
-            } else if line.starts_with(b" ") || line.starts_with(b"\t") {
-                if dropping {
-                    continue;
-                }
-            } else {
-                dropping = is_state_header(line);
-                if dropping {
-                    continue;
-                }
-            }
-        }
-        if needs_quote(line) {
-            out.push(b'>');
-        }
-        out.extend_from_slice(line);
-    }
-    if !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    out.push(b'\n');
-    out
+/// One message ready to be written as an mboxrd entry, without copying it: the
+/// From_ line, trace headers, then the message with state headers removed and
+/// `^>*From ` lines quoted, a final newline and one empty line. A 30 MB message is
+/// written straight from the bytes read on stdin.
+#[derive(Debug, Clone, Copy)]
+pub struct Encoded<'a> {
+    pub from_line: &'a [u8],
+    /// Complete header lines (`X-Mailtix-*`), possibly empty.
+    pub trace: &'a [u8],
+    /// The message, normalised by [`normalise`].
+    pub message: &'a [u8],
 }
 
-/// CRLF→LF and a leading From_ line removed: the bytes every later step sees.
-pub fn normalise(raw: &[u8]) -> Vec<u8> {
-    let lf = crlf_to_lf(raw);
-    strip_from_line(&lf).to_vec()
+/// Something the store can write into a ticket: its length is known up front (for
+/// the crash-repair record), and it writes itself.
+pub trait EntryBytes {
+    fn len(&self) -> u64;
+    fn write_to(&self, w: &mut dyn Write) -> io::Result<()>;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl EntryBytes for [u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+    fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
+        w.write_all(self)
+    }
+}
+
+impl EntryBytes for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+    fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
+        w.write_all(self)
+    }
+}
+
+/// Counts what is written to it.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Encoded<'_> {
+    fn emit(&self, w: &mut dyn Write) -> io::Result<()> {
+        w.write_all(self.from_line)?;
+        w.write_all(self.trace)?;
+        let mut in_header = true;
+        let mut dropping = false;
+        let mut last_nl = true;
+        for line in lines(self.message) {
+            if in_header {
+                if line == b"\n" {
+                    in_header = false;
+                } else if line.starts_with(b" ") || line.starts_with(b"\t") {
+                    if dropping {
+                        continue;
+                    }
+                } else {
+                    dropping = is_state_header(line);
+                    if dropping {
+                        continue;
+                    }
+                }
+            }
+            if needs_quote(line) {
+                w.write_all(b">")?;
+            }
+            w.write_all(line)?;
+            last_nl = line.ends_with(b"\n");
+        }
+        if !last_nl {
+            w.write_all(b"\n")?;
+        }
+        w.write_all(b"\n")
+    }
+}
+
+impl EntryBytes for Encoded<'_> {
+    fn len(&self) -> u64 {
+        let mut c = Counter(0);
+        match self.emit(&mut c) {
+            Ok(()) => c.0,
+            Err(_) => unreachable!("counting cannot fail"),
+        }
+    }
+    fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
+        self.emit(w)
+    }
+}
+
+/// [`Encoded`] as bytes, for small entries (notes) and tests.
+pub fn encode(from_line: &[u8], trace: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(from_line.len() + trace.len() + message.len() + 64);
+    let e = Encoded {
+        from_line,
+        trace,
+        message,
+    };
+    match e.emit(&mut out) {
+        Ok(()) => out,
+        Err(_) => unreachable!("writing to a Vec cannot fail"),
+    }
+}
+
+/// mutt reads mbox files with `fgets` into an 8192-byte buffer, so a line longer than
+/// 8191 bytes reaches it in pieces, and a piece that starts with `From ` and a date
+/// is taken for a new message. This finds such a line (as stored, quoting included),
+/// so that deliver can refuse it rather than let it split the mailbox.
+pub fn long_line_hazard(message: &[u8]) -> Option<usize> {
+    const CHUNK: usize = 8191;
+    for (n, line) in lines(message).enumerate() {
+        let shift = usize::from(needs_quote(line));
+        if line.len() + shift <= CHUNK {
+            continue;
+        }
+        let mut pos = CHUNK;
+        while pos < line.len() + shift {
+            if line[pos - shift..].starts_with(b"From ") {
+                return Some(n + 1);
+            }
+            pos += CHUNK;
+        }
+    }
+    None
+}
+
+/// CRLF→LF and a leading From_ line removed, in place: the bytes every later step
+/// sees. Owning the input lets a large message be normalised without a second copy.
+pub fn normalise(mut raw: Vec<u8>) -> Vec<u8> {
+    if raw.windows(2).any(|w| w == b"\r\n") {
+        let mut out = 0;
+        let mut i = 0;
+        while i < raw.len() {
+            if !(raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n')) {
+                raw[out] = raw[i];
+                out += 1;
+            }
+            i += 1;
+        }
+        raw.truncate(out);
+    }
+    let skip = raw.len() - strip_from_line(&raw).len();
+    raw.drain(..skip);
+    raw
 }
 
 /// One message read back from an mbox file.
@@ -286,9 +382,44 @@ mod tests {
     #[test]
     fn normalise_turns_crlf_into_lf_and_drops_an_mta_from_line() {
         assert_eq!(
-            normalise(b"From MAILER-DAEMON Sat Jan  3 01:05:34 1996\r\nA: b\r\n\r\nx\ry\r\n"),
+            normalise(
+                b"From MAILER-DAEMON Sat Jan  3 01:05:34 1996\r\nA: b\r\n\r\nx\ry\r\n".to_vec()
+            ),
             b"A: b\n\nx\ry\n"
         );
+        assert_eq!(normalise(b"A: b\n\nx\n".to_vec()), b"A: b\n\nx\n");
+    }
+
+    #[test]
+    fn encoded_length_matches_what_is_written() {
+        let msg = b"Status: RO\nA: b\n\nFrom x\nno newline";
+        let e = Encoded {
+            from_line: b"From a x\n",
+            trace: b"X-Mailtix-Key: <k>\n",
+            message: msg,
+        };
+        let bytes = encode(e.from_line, e.trace, e.message);
+        assert_eq!(EntryBytes::len(&e), bytes.len() as u64);
+    }
+
+    #[test]
+    fn long_lines_that_mutt_would_split_are_found() {
+        let mut evil = b"A: b\n\n".to_vec();
+        evil.extend(std::iter::repeat_n(b'x', 8191));
+        evil.extend(b"From evil@x Sat Jan  3 01:05:34 1996\n");
+        assert_eq!(long_line_hazard(&evil), Some(3));
+        // the same bytes on their own line are quoted, so harmless
+        let mut ok = b"A: b\n\n".to_vec();
+        ok.extend(std::iter::repeat_n(b'x', 8191));
+        ok.extend(b"\nFrom evil@x Sat Jan  3 01:05:34 1996\n");
+        assert_eq!(long_line_hazard(&ok), None);
+        // a quoted line shifts mutt's chunks by one byte
+        let mut quoted = b"A: b\n\nFrom ".to_vec();
+        quoted.extend(std::iter::repeat_n(b'x', 8190 - 5));
+        quoted.extend(b"From evil@x Sat Jan  3 01:05:34 1996\n");
+        assert_eq!(long_line_hazard(&quoted), Some(3));
+        let long_but_fine = [b"A: b\n\n".to_vec(), vec![b'y'; 50_000]].concat();
+        assert_eq!(long_line_hazard(&long_but_fine), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! fs2) is used only for `.mailtix/lock`, which only mailtix touches: on Linux flock
 //! and fcntl locks do not see each other.
 
+use crate::mbox::EntryBytes;
 use crate::route::{Lookup, State};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -286,7 +287,7 @@ impl Store {
     /// `with_new_ticket_lock`. The file appears whole or not at all: it is written
     /// and fsync'd under `.mailtix/tmp/`, then hard-linked into place (a link never
     /// replaces an existing file), and the directory is fsync'd.
-    pub fn create_ticket(&self, entry: &[u8]) -> io::Result<u32> {
+    pub fn create_ticket(&self, entry: &dyn EntryBytes) -> io::Result<u32> {
         let counter = self.counter_path();
         let mut next = match fs::read_to_string(&counter) {
             Ok(s) => s.trim().parse::<u32>().unwrap_or(0).max(1),
@@ -305,7 +306,13 @@ impl Store {
                 .mode(FILE_MODE)
                 .open(&tmp)
                 .map_err(|e| ctx(tmp.display(), e))?;
-            let written = f.write_all(entry).and_then(|()| f.sync_all());
+            let written = (|| {
+                let mut w = io::BufWriter::with_capacity(64 * 1024, &mut f);
+                entry.write_to(&mut w)?;
+                w.flush()?;
+                drop(w);
+                f.sync_all()
+            })();
             if let Err(e) = written {
                 let _ = fs::remove_file(&tmp);
                 return Err(ctx("writing a new ticket", e));
@@ -758,7 +765,7 @@ impl Locked {
     /// position, write, fsync; on any error truncate back and fail. A file whose last
     /// message lacks its closing empty line gets it first, so the new From_ line is
     /// always a separator. The access time is restored so mutt still sees new mail.
-    pub fn append(&mut self, entry: &[u8], mid: &str) -> io::Result<()> {
+    pub fn append(&mut self, entry: &dyn EntryBytes, mid: &str) -> io::Result<()> {
         let meta = self.file.metadata()?;
         let start = meta.len();
         let atime = meta.accessed().ok();
@@ -776,13 +783,16 @@ impl Locked {
                 _ => b"\n\n",
             }
         };
-        let total = (fix.len() + entry.len()) as u64;
+        let total = fix.len() as u64 + entry.len();
         let pending = self.store.pending_path(self.id);
         write_replace(&pending, pending_record(start, total, mid).as_bytes())?;
         let result = (|| {
             self.file.seek(SeekFrom::Start(start))?;
-            self.file.write_all(fix)?;
-            self.file.write_all(entry)?;
+            let mut w = io::BufWriter::with_capacity(64 * 1024, &self.file);
+            w.write_all(fix)?;
+            entry.write_to(&mut w)?;
+            w.flush()?;
+            drop(w);
             self.file.sync_data()
         })();
         if let Err(e) = result {
@@ -886,17 +896,17 @@ mod tests {
     fn ids_go_up_and_skip_existing_files() {
         let (_d, s) = store();
         let a = s
-            .with_new_ticket_lock(|| s.create_ticket(b"From a x\nA: 1\n\n"))
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 1\n\n".to_vec()))
             .unwrap();
         assert_eq!(a, 1);
         fs::write(s.path(2, State::Closed), b"").unwrap();
         let b = s
-            .with_new_ticket_lock(|| s.create_ticket(b"From a x\nA: 2\n\n"))
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 2\n\n".to_vec()))
             .unwrap();
         assert_eq!(b, 3);
         fs::remove_file(s.counter_path()).unwrap();
         let c = s
-            .with_new_ticket_lock(|| s.create_ticket(b"From a x\nA: 3\n\n"))
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 3\n\n".to_vec()))
             .unwrap();
         assert_eq!(c, 4, "a lost counter is rebuilt from the files");
         assert!(
@@ -924,7 +934,7 @@ mod tests {
         fs::write(s.path(1, State::Open), b"From a x\nA: 1\n\nbody").unwrap();
         let mut l = s.lock(1, policy()).unwrap().unwrap();
         assert!(s.path(1, State::Open).with_file_name("1.lock").exists());
-        l.append(b"From b y\nA: 2\n\n", "m@x").unwrap();
+        l.append(&b"From b y\nA: 2\n\n".to_vec(), "m@x").unwrap();
         assert!(l.holds("m@x"));
         drop(l);
         assert!(!s.root.join("1.lock").exists());
