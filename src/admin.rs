@@ -295,6 +295,15 @@ impl Admin<'_> {
     pub fn check(&self, out: &mut dyn Write) -> Result<()> {
         let mut problems: Vec<String> = Vec::new();
         let root = self.store.root();
+        // Finish or undo appends that a crash interrupted: locking a ticket repairs it.
+        for id in self.store.pending_ids() {
+            match self.store.lock(id, self.policy()) {
+                Ok(_) => writeln!(out, "repaired: ticket {id} had an interrupted append")?,
+                Err(e) => {
+                    problems.push(format!("ticket {id}: interrupted append not repaired: {e}"))
+                }
+            }
+        }
         match std::fs::metadata(root) {
             Err(e) => problems.push(format!("store {}: {e}", root.display())),
             Ok(_) => {

@@ -142,7 +142,13 @@ impl Context<'_> {
 
     fn lock(&self, id: u32) -> Result<Locked, DeliverError> {
         match self.store.lock(id, self.lock_policy()) {
-            Ok(Some(l)) => Ok(l),
+            Ok(Some(l)) => {
+                // Test-only: hold the lock a while, so a test can look at it from outside.
+                if let Some(ms) = self.env.get("MAILTIX_TEST_HOLD_LOCK_MS") {
+                    std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
+                }
+                Ok(l)
+            }
             Ok(None) => Err(DeliverError::NoSuchTicket {
                 id,
                 hint: "it disappeared while mail for it arrived".into(),

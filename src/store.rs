@@ -219,7 +219,11 @@ impl Store {
                 return Ok(None);
             };
             let path = self.path(id, state);
-            match try_lock(&path, policy.stale)? {
+            let post = self
+                .state_dir()
+                .join("tmp")
+                .join(format!("lock.{}", std::process::id()));
+            match try_lock(&path, policy.stale, &post)? {
                 Attempt::Locked(file, dotlock) => {
                     let mut l = Locked {
                         file,
@@ -337,8 +341,14 @@ impl Store {
             }
         };
         let _ = fs::remove_file(&tmp);
-        sync_dir(&self.root)?;
-        write_replace(&counter, format!("{}\n", id + 1).as_bytes())?;
+        if let Err(e) = sync_dir(&self.root) {
+            // Not known to be durable: undo, so that the retry finds the store as it was.
+            let _ = fs::remove_file(self.path(id, State::Open));
+            return Err(e);
+        }
+        // The counter is a hint (existing files are skipped), so failing to write it
+        // must not fail a delivery that is already on disk.
+        let _ = write_replace(&counter, format!("{}\n", id + 1).as_bytes());
         Ok(id)
     }
 
@@ -556,6 +566,16 @@ impl Store {
         self.metadata(id, state).ok()?.modified().ok().map(age)
     }
 
+    /// Tickets with an append-in-progress record (left by a crash).
+    pub fn pending_ids(&self) -> Vec<u32> {
+        let Ok(rd) = fs::read_dir(self.state_dir().join("pending")) else {
+            return Vec::new();
+        };
+        rd.filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(crate::address::parse_id))
+            .collect()
+    }
+
     fn pending_path(&self, id: u32) -> PathBuf {
         self.state_dir().join("pending").join(id.to_string())
     }
@@ -583,7 +603,7 @@ fn age(t: SystemTime) -> Duration {
 /// state that can be rebuilt.
 fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
+    let written = (|| {
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
@@ -593,8 +613,12 @@ fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
             .open(&tmp)
             .map_err(|e| ctx(tmp.display(), e))?;
         f.write_all(data)?;
+        fs::rename(&tmp, path).map_err(|e| ctx(path.display(), e))
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    fs::rename(&tmp, path).map_err(|e| ctx(path.display(), e))
+    written
 }
 
 enum Attempt {
@@ -627,14 +651,42 @@ fn fcntl_lock(file: &File, lock: bool) -> io::Result<bool> {
     }
 }
 
+/// True when process `pid` exists (signal 0 checks without sending anything).
+#[allow(unsafe_code)]
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks whether the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 fn dotlock_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".lock");
     PathBuf::from(s)
 }
 
+/// Creates the dotlock the NFS-safe way (as Exim, mutt_dotlock and liblockfile do):
+/// write our pid into a private file, then hard-link it to `N.lock`. The lock thus
+/// always names its owner, even if we are killed a moment after making it, so the
+/// next writer can tell a dead owner's lock from a live one.
+fn make_dotlock(dot: &Path, hitching_post: &Path) -> io::Result<()> {
+    let _ = fs::remove_file(hitching_post);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(hitching_post)
+            .map_err(|e| ctx(hitching_post.display(), e))?;
+        f.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+    }
+    let linked = fs::hard_link(hitching_post, dot);
+    let _ = fs::remove_file(hitching_post);
+    linked
+}
+
 /// One non-blocking try at fcntl lock + dotlock on `path`.
-fn try_lock(path: &Path, stale: Duration) -> io::Result<Attempt> {
+fn try_lock(path: &Path, stale: Duration, hitching_post: &Path) -> io::Result<Attempt> {
     let file = match OpenOptions::new()
         .read(true)
         .write(true)
@@ -669,22 +721,24 @@ fn try_lock(path: &Path, stale: Duration) -> io::Result<Attempt> {
         return Ok(Attempt::Busy("fcntl lock held"));
     }
     let dot = dotlock_path(path);
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&dot)
-    {
-        Ok(mut d) => {
-            let _ = writeln!(d, "{}", std::process::id());
-        }
+    match make_dotlock(&dot, hitching_post) {
+        Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let age = fs::symlink_metadata(&dot)
                 .and_then(|m| m.modified())
                 .ok()
                 .map(age);
-            if age.is_some_and(|a| a > stale) {
+            // We hold the fcntl lock, so no live mailtix or mutt is writing. A dotlock
+            // that names a process that no longer exists (a writer killed with -9) or
+            // that is older than the stale limit is left over: remove it.
+            let dead_owner = fs::read_to_string(&dot)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+                .is_some_and(|pid| pid > 0 && !process_alive(pid));
+            if dead_owner || age.is_some_and(|a| a > stale) {
                 let _ = fs::remove_file(&dot);
+                drop(file);
+                return Ok(Attempt::Moved); // try again at once
             }
             drop(file); // releases the fcntl lock too
             return Ok(Attempt::Busy("dotlock present"));
@@ -739,6 +793,18 @@ impl Locked {
     /// Finishes or undoes an append that a crashed mailtix left: a complete one is kept
     /// (and indexed), a torn one is truncated away.
     fn repair(&mut self) -> io::Result<()> {
+        // Half-written records of writers that died: we hold the lock they needed.
+        let prefix = format!("{}.tmp", self.id);
+        if let Ok(rd) = fs::read_dir(self.store.state_dir().join("pending")) {
+            for e in rd.filter_map(|e| e.ok()) {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&prefix))
+                {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
         let p = self.store.pending_path(self.id);
         let Ok(text) = fs::read_to_string(&p) else {
             return Ok(());
@@ -806,14 +872,17 @@ impl Locked {
         if let Some(a) = atime {
             let _ = self.file.set_times(fs::FileTimes::new().set_accessed(a));
         }
-        if !mid.is_empty() {
-            // Past the commit point: an index failure is reported but not fatal.
-            let indexed = self.store.index_add(mid, self.id);
-            let _ = fs::remove_file(&pending);
-            indexed?;
-        } else {
-            let _ = fs::remove_file(&pending);
+        // Past the commit point: the message is on disk. An index failure must not
+        // turn into a retry (that would store the message twice); it is logged, and
+        // `mailtix reindex` rebuilds the index.
+        if !mid.is_empty()
+            && let Err(e) = self.store.index_add(mid, self.id)
+        {
+            let _ = self
+                .store
+                .log(&format!("ticket {}: index not updated: {e}", self.id));
         }
+        let _ = fs::remove_file(&pending);
         Ok(())
     }
 

@@ -185,8 +185,25 @@ fn check_reports_problems() {
     fs::remove_file(env.store.join("5")).unwrap();
     fs::write(env.store.join(".mailtix/pending/1"), "0 10 x@y\n").unwrap();
     let r = env.run(&["check"], b"", &[]);
+    r.code(0);
+    assert!(r.stdout.contains("repaired: ticket 1"), "{}", r.stdout);
+    assert!(!env.store.join(".mailtix/pending/1").exists());
+    fs::write(env.store.join("1.lock"), "").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    fs::File::options()
+        .write(true)
+        .open(env.store.join("1.lock"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let r = env.run(&["check"], b"", &[]);
     r.code(1);
-    assert!(r.stdout.contains("pending"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("1.lock"),
+        "a stale dotlock is reported: {}",
+        r.stdout
+    );
+    fs::remove_file(env.store.join("1.lock")).unwrap();
     fs::write(&env.config, "bogus = 1\n").unwrap();
     let r = env.run(&["check"], b"", &[]);
     r.code(1);

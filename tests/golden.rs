@@ -26,21 +26,6 @@ fn fix_dates(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn python_count(path: &Path) -> usize {
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import mailbox,sys; print(len(mailbox.mbox(sys.argv[1], create=False)))")
-        .arg(path)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
 #[test]
 fn golden_corpus() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");

@@ -7,4 +7,6 @@ mod deliver;
 mod e2e;
 mod golden;
 mod loops;
+mod properties;
+mod reliability;
 mod security;

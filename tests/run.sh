@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Runs every test. The end-to-end tests drive real Exim, swaks, mutt and tmux; this
-# installs them with apt when they are missing (as root), then runs `cargo test`.
+# Runs every test. The end-to-end tests drive real Exim, swaks, mutt and tmux, and the
+# reliability suite uses fiu-run (fault injection), GNU time (peak memory) and a
+# tmpfs mount (a full disk, so it runs as root). This installs the tools with apt
+# when they are missing, then runs `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v /usr/sbin/exim4 >/dev/null 2>&1 || missing+=(exim4-daemon-light)
 for t in swaks mutt tmux; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+command -v fiu-run >/dev/null 2>&1 || missing+=(fiu-utils)
+[ -x /usr/bin/time ] || missing+=(time)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

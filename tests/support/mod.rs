@@ -136,7 +136,8 @@ impl Env {
         fs::write(
             &config,
             format!(
-                "store = \"tickets\"\ndomain = \"example.org\"\nadmins = [\"{ADMIN}\"]\nlock_timeout = 1\n{extra}\n[mail]\n{mail}\n"
+                "store = \"tickets\"\ndomain = \"example.org\"\nadmins = [\"{ADMIN}\"]\n{timeout}{extra}\n[mail]\n{mail}\n",
+                timeout = if extra.contains("lock_timeout") { "" } else { "lock_timeout = 1\n" },
             ),
         )
         .unwrap();
@@ -270,4 +271,92 @@ pub fn fixture(name: &str) -> Vec<u8> {
             .join(name),
     )
     .unwrap()
+}
+
+/// A loopback SMTP sink: accepts everything, records each transaction's RCPT lines
+/// and DATA. Stopped when dropped (the listener thread ends with the test process).
+/// What the sink received: each transaction's RCPT lines and its DATA.
+pub type Transactions = std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>;
+
+pub struct SmtpSink {
+    pub port: u16,
+    pub transactions: Transactions,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let transactions: Transactions = Default::default();
+        let t = transactions.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                let _ = w.write_all(b"220 sink ESMTP\r\n");
+                let mut rcpts = Vec::new();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        let _ = w.write_all(b"250-sink\r\n250 8BITMIME\r\n");
+                    } else if upper.starts_with("RCPT") {
+                        rcpts.push(line.trim_end().to_string());
+                        let _ = w.write_all(b"250 ok\r\n");
+                    } else if upper.starts_with("DATA") {
+                        let _ = w.write_all(b"354 go\r\n");
+                        let mut data = String::new();
+                        loop {
+                            let mut l = String::new();
+                            if r.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&l);
+                        }
+                        t.lock().unwrap().push((std::mem::take(&mut rcpts), data));
+                        let _ = w.write_all(b"250 queued\r\n");
+                    } else if upper.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n");
+                        break;
+                    } else {
+                        let _ = w.write_all(b"250 ok\r\n");
+                    }
+                }
+            }
+        });
+        SmtpSink { port, transactions }
+    }
+}
+
+/// Counts the messages in an mbox file as Python's `mailbox` module sees them.
+pub fn python_count(path: &Path) -> usize {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg("import mailbox,sys; print(len(mailbox.mbox(sys.argv[1], create=False)))")
+        .arg(path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Fails with the tool's name when a tool the test needs is missing (never skips).
+pub fn need(tool: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "{tool} is not installed: tests/run.sh installs it");
 }
