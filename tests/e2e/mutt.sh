@@ -128,4 +128,19 @@ screen | grep -qi corrupt && fail "mutt reported corruption after closing: $(scr
 mailtix list --closed | grep -q '^2 ' || fail "ticket 2 not listed as closed"
 pass "Esc-C closes the ticket from mutt"
 
+# 6. Long-line injection: an 8191-byte line, then a From line. mutt reads 8192-byte
+#    chunks; it must still see one message.
+python3 - "$S/longline.eml" <<'PY'
+import sys
+body = b"x" * 8191 + b"\nFrom evil@x Sat Jan  3 01:05:34 1996\ninjected?\n"
+open(sys.argv[1], "wb").write(b"From: eve@evil.example\nTo: support@example.org\nSubject: Long line\nMessage-ID: <long@evil.example>\n\n" + body)
+PY
+mailtix deliver --recipient support@example.org --sender eve@evil.example < "$S/longline.eml" 2>/dev/null || fail "long-line mail not filed"
+n=$(ls "$S/tickets" | grep -E '^[0-9]+$' | sort -n | tail -1)
+keys c; keys C-u "$S/tickets/$n" Enter
+wait_for 10 sh -c "tmux -L $SOCK capture-pane -p | grep -q 'Long line'" || fail "mutt did not open ticket $n: $(screen | grep -v '^$' | tail -3)"
+screen | grep -q "Msgs:1 " || fail "mutt sees more than one message: $(screen | grep 'Msgs:')"
+[ "$(count_msgs "$S/tickets/$n")" = 1 ] || fail "Python sees more than one message"
+pass "an 8191-byte line followed by a From line is one message in mutt"
+
 echo "mutt e2e: all passed"
