@@ -37,18 +37,42 @@ impl Admin<'_> {
         }
     }
 
+    /// Summaries of every ticket in `states`, newest activity first. Tickets whose file
+    /// is unchanged since the last call come from `.mailtix/summaries`; only changed
+    /// ones are read and parsed, and the cache is then rewritten (best effort).
     fn summaries(&self, states: &[State]) -> Vec<(Summary, Option<String>)> {
         let bouncing = self.store.bouncing_addresses(self.cfg.bounce_hard_limit);
+        let cached_text = self.store.read_summaries().unwrap_or_default();
+        let mut cache: std::collections::HashMap<(u32, &str), (Summary, u64, u128)> = cached_text
+            .lines()
+            .filter_map(summary::from_cache_line)
+            .map(|(s, size, t)| ((s.id, s.state), (s, size, t)))
+            .collect();
+        let mut dirty = false;
         let mut out = Vec::new();
+        let mut fresh_cache = String::with_capacity(cached_text.len());
         for &st in states {
             for id in self.store.ids(st) {
-                let r = self
-                    .store
-                    .read(id, st)
-                    .map_err(|e| e.to_string())
-                    .and_then(|d| summary::summarize(id, state_name(st), &d));
+                let stamp = self.store.stamp(id, st);
+                let hit = match (cache.remove(&(id, state_name(st))), stamp) {
+                    (Some((s, size, t)), Some((size2, t2))) if size == size2 && t == t2 => Some(s),
+                    _ => None,
+                };
+                let r = match hit {
+                    Some(s) => Ok(s),
+                    None => {
+                        dirty = true;
+                        self.store
+                            .read(id, st)
+                            .map_err(|e| e.to_string())
+                            .and_then(|d| summary::summarize(id, state_name(st), &d))
+                    }
+                };
                 match r {
                     Ok(mut s) => {
+                        if let Some((size, t)) = stamp {
+                            fresh_cache.push_str(&summary::cache_line(&s, size, t));
+                        }
                         s.requester_bounces = bouncing.contains(&s.requester.to_ascii_lowercase());
                         out.push((s, None));
                     }
@@ -68,6 +92,17 @@ impl Admin<'_> {
                     )),
                 }
             }
+        }
+        // Keep the other state's entries when only one state was listed.
+        for (s, size, t) in cache.into_values() {
+            if !states.iter().any(|&st| state_name(st) == s.state) {
+                fresh_cache.push_str(&summary::cache_line(&s, size, t));
+            } else {
+                dirty = true; // a ticket that is gone
+            }
+        }
+        if dirty {
+            let _ = self.store.write_summaries(&fresh_cache);
         }
         out.sort_by(|a, b| {
             b.0.updated_at

@@ -566,6 +566,27 @@ impl Store {
         self.metadata(id, state).ok()?.modified().ok().map(age)
     }
 
+    /// The size and modification time (ns) of ticket `id`, for the summary cache.
+    pub fn stamp(&self, id: u32, state: State) -> Option<(u64, u128)> {
+        let m = self.metadata(id, state).ok()?;
+        let t = m
+            .modified()
+            .ok()?
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?;
+        Some((m.len(), t.as_nanos()))
+    }
+
+    /// The summary cache's text, if there is one.
+    pub fn read_summaries(&self) -> Option<String> {
+        fs::read_to_string(self.state_dir().join("summaries")).ok()
+    }
+
+    /// Replaces the summary cache (atomically; it can always be rebuilt).
+    pub fn write_summaries(&self, text: &str) -> io::Result<()> {
+        write_replace(&self.state_dir().join("summaries"), text.as_bytes())
+    }
+
     /// Tickets with an append-in-progress record (left by a crash).
     pub fn pending_ids(&self) -> Vec<u32> {
         let Ok(rd) = fs::read_dir(self.state_dir().join("pending")) else {

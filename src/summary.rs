@@ -37,6 +37,57 @@ pub fn from_line_date(from_line: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.and_utc())
 }
 
+/// One line of the summary cache (`.mailtix/summaries`), keyed by the ticket file's
+/// size and modification time: `list` re-reads only tickets whose file changed.
+pub fn cache_line(s: &Summary, size: u64, mtime_ns: u128) -> String {
+    let clean = |t: &str| crate::notify::clean(t).replace('\t', " ");
+    format!(
+        "{}\t{}\t{size}\t{mtime_ns}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+        s.id,
+        s.state,
+        s.messages,
+        s.updated_at
+            .map(|d| d.timestamp())
+            .map_or("-".to_string(), |t| t.to_string()),
+        clean(&s.created),
+        clean(&s.updated),
+        clean(&s.requester),
+        clean(&s.subject),
+    )
+}
+
+/// Reads a cache line back: the summary and the file size and time it is valid for.
+pub fn from_cache_line(line: &str) -> Option<(Summary, u64, u128)> {
+    let f: Vec<&str> = line.split('\t').collect();
+    if f.len() != 10 {
+        return None;
+    }
+    let state = match f[1] {
+        "open" => "open",
+        "closed" => "closed",
+        _ => return None,
+    };
+    let updated_at = match f[5] {
+        "-" => None,
+        t => Some(DateTime::from_timestamp(t.parse().ok()?, 0)?),
+    };
+    Some((
+        Summary {
+            id: f[0].parse().ok()?,
+            state,
+            subject: f[9].to_string(),
+            requester: f[8].to_string(),
+            messages: f[4].parse().ok()?,
+            created: f[6].to_string(),
+            updated: f[7].to_string(),
+            requester_bounces: false,
+            updated_at,
+        },
+        f[2].parse().ok()?,
+        f[3].parse().ok()?,
+    ))
+}
+
 /// True when the entry is a note that mailtix wrote (not mail).
 pub fn is_note(message: &[u8]) -> bool {
     header_block(message).split(|&b| b == b'\n').any(|l| {
@@ -214,6 +265,19 @@ mod tests {
         assert_eq!(s.messages, 2);
         assert_eq!(s.created, "2026-11-22T07:46:08+00:00");
         assert_eq!(s.updated, "2026-11-24T09:00:00+00:00");
+    }
+
+    #[test]
+    fn cache_lines_round_trip() {
+        let s = summarize(4, "open", TICKET).unwrap();
+        let line = cache_line(&s, 123, 456);
+        let (back, size, mtime) = from_cache_line(line.trim_end_matches('\n')).unwrap();
+        assert_eq!((size, mtime), (123, 456));
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(&s).unwrap()
+        );
+        assert!(from_cache_line("garbage").is_none());
     }
 
     #[test]

@@ -280,3 +280,47 @@ fn a_broken_pipe_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn list_follows_changes_to_cached_tickets() {
+    let env = with_tickets(2);
+    let count = |env: &Env, args: &[&str]| -> Vec<(u64, u64)> {
+        let r = env.run(args, b"", &[]);
+        r.code(0);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let mut pairs: Vec<(u64, u64)> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["id"].as_u64().unwrap(), t["messages"].as_u64().unwrap()))
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    assert_eq!(count(&env, &["list", "--json"]), [(1, 1), (2, 1)]);
+    assert!(
+        env.store.join(".mailtix/summaries").exists(),
+        "the cache is written"
+    );
+    env.deliver(
+        "ticket-1@example.org",
+        "user1@customer.example",
+        &mail("user1@customer.example", "more", "lc1@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    assert_eq!(
+        count(&env, &["list", "--json"]),
+        [(1, 2), (2, 1)],
+        "a follow-up is seen"
+    );
+    env.run(&["close", "2"], b"", &[]).code(0);
+    assert_eq!(count(&env, &["list", "--json"]), [(1, 2)]);
+    assert_eq!(count(&env, &["list", "--closed", "--json"]), [(2, 1)]);
+    // a file replaced by hand (a restored backup) is read again
+    fs::write(env.store.join("1"), "From a@b.c Mon Jan  5 10:00:00 2026\nFrom: a@b.c\nSubject: restored\nMessage-ID: <r@x>\n\nb\n\n").unwrap();
+    let r = env.run(&["list", "--json"], b"", &[]);
+    assert!(r.stdout.contains("restored"), "{}", r.stdout);
+    // a corrupt cache is ignored
+    fs::write(env.store.join(".mailtix/summaries"), "nonsense\n1\topen\n").unwrap();
+    assert_eq!(count(&env, &["list", "--all", "--json"]).len(), 2);
+}
