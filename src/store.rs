@@ -260,10 +260,11 @@ impl Store {
         self.state_dir().join("next-id")
     }
 
-    /// Runs `f` while holding the store-wide lock that serialises new tickets.
-    pub fn with_new_ticket_lock<T>(&self, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
-        let path = self.state_dir().join("lock");
-        let lockfile = OpenOptions::new()
+    /// Opens (creating) a file under `.mailtix/` and takes an fs2 (flock) lock on it:
+    /// only mailtix uses these files, so flock is enough. The lock ends with the File.
+    fn locked_state_file(&self, name: &str) -> io::Result<File> {
+        let path = self.state_dir().join(name);
+        let f = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -272,7 +273,13 @@ impl Store {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| ctx(path.display(), e))?;
-        fs2::FileExt::lock_exclusive(&lockfile).map_err(|e| ctx(path.display(), e))?;
+        fs2::FileExt::lock_exclusive(&f).map_err(|e| ctx(path.display(), e))?;
+        Ok(f)
+    }
+
+    /// Runs `f` while holding the store-wide lock that serialises new tickets.
+    pub fn with_new_ticket_lock<T>(&self, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        let lockfile = self.locked_state_file("lock")?;
         let out = f();
         let _ = fs2::FileExt::unlock(&lockfile);
         out
@@ -491,17 +498,7 @@ impl Store {
     /// `.mailtix/acks`, one `UNIXTIME ADDR` line per acknowledgement, pruned to the
     /// last hour when it grows.
     pub fn take_ack(&self, addr: &str, now: i64, limit: u32) -> io::Result<bool> {
-        let path = self.state_dir().join("acks");
-        let mut f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| ctx(path.display(), e))?;
-        fs2::FileExt::lock_exclusive(&f).map_err(|e| ctx(path.display(), e))?;
+        let mut f = self.locked_state_file("acks")?;
         let mut text = String::new();
         f.read_to_string(&mut text)?;
         let addr = addr.to_ascii_lowercase();

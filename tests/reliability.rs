@@ -8,6 +8,24 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Runs `per_worker` jobs on each of `workers` threads; every job must exit 0.
+fn parallel(env: &Arc<Env>, workers: usize, per_worker: usize, job: fn(&Env, usize, usize) -> Run) {
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let env = env.clone();
+            std::thread::spawn(move || {
+                for i in 0..per_worker {
+                    let r = job(&env, w, i);
+                    assert_eq!(r.code, 0, "{}", r.stderr);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
 fn body_with_from_lines(i: usize) -> String {
     format!("From the start, message {i}\n>From quoted {i}\n>>From twice\nplain {i}\n")
 }
@@ -48,25 +66,14 @@ fn case01_eight_writers_fifty_each_lose_and_duplicate_nothing() {
         &msg("first@x", "first\n"),
     )
     .deliver_code(0);
-    let handles: Vec<_> = (0..8)
-        .map(|w| {
-            let env = env.clone();
-            std::thread::spawn(move || {
-                for i in 0..50 {
-                    let n = w * 50 + i;
-                    let r = env.deliver(
-                        "ticket-1@example.org",
-                        "ann@customer.example",
-                        &msg(&format!("c1.{n}@x"), &body_with_from_lines(n)),
-                    );
-                    assert_eq!(r.code, 0, "{}", r.stderr);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    parallel(&env, 8, 50, |env, w, i| {
+        let n = w * 50 + i;
+        env.deliver(
+            "ticket-1@example.org",
+            "ann@customer.example",
+            &msg(&format!("c1.{n}@x"), &body_with_from_lines(n)),
+        )
+    });
     let all = messages_by_id(&env, 1);
     assert_eq!(all.values().map(Vec::len).sum::<usize>(), 401);
     assert_eq!(python_count(&env.store.join("1")), 401);
@@ -83,24 +90,13 @@ fn case01_eight_writers_fifty_each_lose_and_duplicate_nothing() {
 #[test]
 fn case02_a_hundred_concurrent_new_tickets_get_distinct_ids() {
     let env = Arc::new(Env::with_config("lock_timeout = 60"));
-    let handles: Vec<_> = (0..10)
-        .map(|w| {
-            let env = env.clone();
-            std::thread::spawn(move || {
-                for i in 0..10 {
-                    let r = env.deliver(
-                        "support@example.org",
-                        "ann@customer.example",
-                        &msg(&format!("c2.{w}.{i}@x"), "b\n"),
-                    );
-                    assert_eq!(r.code, 0, "{}", r.stderr);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    parallel(&env, 10, 10, |env, w, i| {
+        env.deliver(
+            "support@example.org",
+            "ann@customer.example",
+            &msg(&format!("c2.{w}.{i}@x"), "b\n"),
+        )
+    });
     for id in 1..=100 {
         assert_eq!(env.count(id), 1, "ticket {id}");
     }
@@ -145,24 +141,13 @@ fn case03_state_changes_during_deliveries_keep_each_message_in_one_file() {
             rounds
         })
     };
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let env = env.clone();
-            std::thread::spawn(move || {
-                for i in 0..25 {
-                    let r = env.deliver(
-                        "ticket-1@example.org",
-                        "ann@customer.example",
-                        &msg(&format!("c3.{w}.{i}@x"), "b\n"),
-                    );
-                    assert_eq!(r.code, 0, "{}", r.stderr);
-                }
-            })
-        })
-        .collect();
-    for h in writers {
-        h.join().unwrap();
-    }
+    parallel(&env, 4, 25, |env, w, i| {
+        env.deliver(
+            "ticket-1@example.org",
+            "ann@customer.example",
+            &msg(&format!("c3.{w}.{i}@x"), "b\n"),
+        )
+    });
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(churn.join().unwrap() > 0);
     assert!(env.is_open(1) != env.is_closed(1), "exactly one file");
