@@ -40,20 +40,24 @@ impl Admin<'_> {
     /// Summaries of every ticket in `states`, newest activity first. Tickets whose file
     /// is unchanged since the last call come from `.mailtix/summaries`; only changed
     /// ones are read and parsed, and the cache is then rewritten (best effort).
-    fn summaries(&self, states: &[State]) -> Vec<(Summary, Option<String>)> {
+    fn summaries<'a>(
+        &self,
+        states: &[State],
+        cached_text: &'a str,
+    ) -> Vec<(Summary<'a>, Option<String>)> {
         let bouncing = self.store.bouncing_addresses(self.cfg.bounce_hard_limit);
-        let cached_text = self.store.read_summaries().unwrap_or_default();
-        let mut cache: std::collections::HashMap<(u32, &str), (Summary, u64, u128)> = cached_text
-            .lines()
-            .filter_map(summary::from_cache_line)
-            .map(|(s, size, t)| ((s.id, s.state), (s, size, t)))
-            .collect();
+        let mut cache: std::collections::HashMap<(u32, &str), (Summary<'a>, u64, u128)> =
+            cached_text
+                .lines()
+                .filter_map(summary::from_cache_line)
+                .map(|(s, size, t)| ((s.id, s.state), (s, size, t)))
+                .collect();
         let mut dirty = false;
         let mut out = Vec::new();
-        let mut fresh_cache = String::with_capacity(cached_text.len());
+        // The file stamp of each readable ticket, in the order of `out`'s Ok entries.
+        let mut stamps: Vec<Option<(u64, u128)>> = Vec::new();
         for &st in states {
-            for id in self.store.ids(st) {
-                let stamp = self.store.stamp(id, st);
+            for (id, stamp) in self.store.stamps(st) {
                 let hit = match (cache.remove(&(id, state_name(st))), stamp) {
                     (Some((s, size, t)), Some((size2, t2))) if size == size2 && t == t2 => Some(s),
                     _ => None,
@@ -70,9 +74,7 @@ impl Admin<'_> {
                 };
                 match r {
                     Ok(mut s) => {
-                        if let Some((size, t)) = stamp {
-                            fresh_cache.push_str(&summary::cache_line(&s, size, t));
-                        }
+                        stamps.push(stamp);
                         s.requester_bounces = bouncing.contains(&s.requester.to_ascii_lowercase());
                         out.push((s, None));
                     }
@@ -80,11 +82,11 @@ impl Admin<'_> {
                         Summary {
                             id,
                             state: state_name(st),
-                            subject: String::new(),
-                            requester: String::new(),
+                            subject: Default::default(),
+                            requester: Default::default(),
                             messages: 0,
-                            created: String::new(),
-                            updated: String::new(),
+                            created: Default::default(),
+                            updated: Default::default(),
                             requester_bounces: false,
                             updated_at: None,
                         },
@@ -93,23 +95,37 @@ impl Admin<'_> {
                 }
             }
         }
-        // Keep the other state's entries when only one state was listed.
-        for (s, size, t) in cache.into_values() {
-            if !states.iter().any(|&st| state_name(st) == s.state) {
-                fresh_cache.push_str(&summary::cache_line(&s, size, t));
-            } else {
-                dirty = true; // a ticket that is gone
-            }
-        }
+        // A cached ticket of a listed state that is gone makes the cache stale too.
+        let listed = |state: &str| states.iter().any(|&st| state_name(st) == state);
+        dirty |= cache.values().any(|(s, _, _)| listed(s.state));
         if dirty {
-            let _ = self.store.write_summaries(&fresh_cache);
+            let mut fresh = String::with_capacity(cached_text.len() + 4096);
+            let ok = out.iter().filter(|(_, e)| e.is_none());
+            for ((s, _), stamp) in ok.zip(stamps.iter()) {
+                if let Some((size, t)) = stamp {
+                    fresh.push_str(&summary::cache_line(s, *size, *t));
+                }
+            }
+            // Keep the other state's entries when only one state was listed.
+            for (s, size, t) in cache.values().filter(|(s, _, _)| !listed(s.state)) {
+                fresh.push_str(&summary::cache_line(s, *size, *t));
+            }
+            let _ = self.store.write_summaries(&fresh);
         }
-        out.sort_by(|a, b| {
-            b.0.updated_at
-                .cmp(&a.0.updated_at)
-                .then(b.0.id.cmp(&a.0.id))
-        });
-        out
+        // Sort small keys, then move each summary once (sorting 100,000 large
+        // elements directly spends most of its time copying them).
+        let mut order: Vec<(Option<DateTime<Utc>>, u32, usize)> = out
+            .iter()
+            .enumerate()
+            .map(|(i, (s, _))| (s.updated_at, s.id, i))
+            .collect();
+        order.sort_unstable_by(|a, b| b.cmp(a));
+        let mut slots: Vec<Option<(Summary<'a>, Option<String>)>> =
+            out.into_iter().map(Some).collect();
+        order
+            .into_iter()
+            .filter_map(|(_, _, i)| slots[i].take())
+            .collect()
     }
 
     /// `list`.
@@ -121,19 +137,20 @@ impl Admin<'_> {
         } else {
             &[State::Open]
         };
-        let rows = self.summaries(states);
+        let cached = self.store.read_summaries().unwrap_or_default();
+        let rows = self.summaries(states, &cached);
         let bad: Vec<String> = rows
             .iter()
             .filter_map(|(s, e)| e.as_ref().map(|e| format!("ticket {}: {e}", s.id)))
             .collect();
         if args.json {
-            let list: Vec<&Summary> = rows
-                .iter()
-                .filter(|(_, e)| e.is_none())
-                .map(|(s, _)| s)
-                .collect();
-            serde_json::to_writer_pretty(&mut *out, &list)?;
-            writeln!(out)?;
+            // One ticket per line: readable, and cheap for 100,000 tickets.
+            write!(out, "[")?;
+            for (i, (s, _)) in rows.iter().filter(|(_, e)| e.is_none()).enumerate() {
+                write!(out, "{}\n  ", if i == 0 { "" } else { "," })?;
+                serde_json::to_writer(&mut *out, s)?;
+            }
+            writeln!(out, "\n]")?;
         } else {
             let table: Vec<[String; 6]> = rows
                 .iter()
@@ -149,9 +166,9 @@ impl Admin<'_> {
                         if s.requester_bounces {
                             format!("{} (bounces)", s.requester)
                         } else {
-                            s.requester.clone()
+                            s.requester.to_string()
                         },
-                        s.subject.clone(),
+                        s.subject.to_string(),
                     ]
                 })
                 .collect();
@@ -283,7 +300,8 @@ impl Admin<'_> {
     pub fn archive(&self, args: &ArchiveArgs, out: &mut dyn Write) -> Result<()> {
         let limit = chrono::Duration::days(i64::from(args.idle));
         let mut failed = Vec::new();
-        for (s, err) in self.summaries(&[State::Open]) {
+        let cached = self.store.read_summaries().unwrap_or_default();
+        for (s, err) in self.summaries(&[State::Open], &cached) {
             if let Some(e) = err {
                 failed.push(format!("ticket {}: {e}", s.id));
                 continue;

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         #[allow(clippy::disallowed_methods)] // the one place the clock is read
         now: chrono::Utc::now(),
         stdin: &mut std::io::stdin().lock(),
-        stdout: &mut std::io::stdout().lock(),
+        stdout: &mut std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
         stderr: &mut std::io::stderr().lock(),
     }))
 }

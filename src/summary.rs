@@ -6,20 +6,22 @@ use crate::mbox::{self, Entry};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// The header mailtix puts on the notes it writes into a ticket (close, reopen ...).
 pub const EVENT_HEADER: &str = "X-Mailtix-Event";
 
-/// One ticket, as `list` shows it.
+/// One ticket, as `list` shows it. The text fields borrow from the summary cache when
+/// they come from it, so listing 100,000 cached tickets allocates little.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub struct Summary<'a> {
     pub id: u32,
     pub state: &'static str,
-    pub subject: String,
-    pub requester: String,
+    pub subject: Cow<'a, str>,
+    pub requester: Cow<'a, str>,
     pub messages: usize,
-    pub created: String,
-    pub updated: String,
+    pub created: Cow<'a, str>,
+    pub updated: Cow<'a, str>,
     /// The requester's address has hard-bounced mail mailtix sent.
     pub requester_bounces: bool,
     #[serde(skip)]
@@ -39,7 +41,7 @@ pub fn from_line_date(from_line: &str) -> Option<DateTime<Utc>> {
 
 /// One line of the summary cache (`.mailtix/summaries`), keyed by the ticket file's
 /// size and modification time: `list` re-reads only tickets whose file changed.
-pub fn cache_line(s: &Summary, size: u64, mtime_ns: u128) -> String {
+pub fn cache_line(s: &Summary<'_>, size: u64, mtime_ns: u128) -> String {
     let clean = |t: &str| crate::notify::clean(t).replace('\t', " ");
     format!(
         "{}\t{}\t{size}\t{mtime_ns}\t{}\t{}\t{}\t{}\t{}\t{}\n",
@@ -57,34 +59,43 @@ pub fn cache_line(s: &Summary, size: u64, mtime_ns: u128) -> String {
 }
 
 /// Reads a cache line back: the summary and the file size and time it is valid for.
-pub fn from_cache_line(line: &str) -> Option<(Summary, u64, u128)> {
-    let f: Vec<&str> = line.split('\t').collect();
-    if f.len() != 10 {
-        return None;
-    }
-    let state = match f[1] {
+pub fn from_cache_line(line: &str) -> Option<(Summary<'_>, u64, u128)> {
+    let mut f = line.split('\t');
+    let mut next = || f.next();
+    let id = next()?.parse().ok()?;
+    let state = match next()? {
         "open" => "open",
         "closed" => "closed",
         _ => return None,
     };
-    let updated_at = match f[5] {
+    let size = next()?.parse().ok()?;
+    let mtime = next()?.parse().ok()?;
+    let messages = next()?.parse().ok()?;
+    let updated_at = match next()? {
         "-" => None,
         t => Some(DateTime::from_timestamp(t.parse().ok()?, 0)?),
     };
+    let created = Cow::Borrowed(next()?);
+    let updated = Cow::Borrowed(next()?);
+    let requester = Cow::Borrowed(next()?);
+    let subject = Cow::Borrowed(next()?);
+    if next().is_some() {
+        return None;
+    }
     Some((
         Summary {
-            id: f[0].parse().ok()?,
+            id,
             state,
-            subject: f[9].to_string(),
-            requester: f[8].to_string(),
-            messages: f[4].parse().ok()?,
-            created: f[6].to_string(),
-            updated: f[7].to_string(),
+            subject,
+            requester,
+            messages,
+            created,
+            updated,
             requester_bounces: false,
             updated_at,
         },
-        f[2].parse().ok()?,
-        f[3].parse().ok()?,
+        size,
+        mtime,
     ))
 }
 
@@ -107,7 +118,7 @@ fn header_block(message: &[u8]) -> &[u8] {
 }
 
 /// Summarises a ticket file.
-pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary, String> {
+pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary<'static>, String> {
     let entries = mbox::read(data)?;
     let mail: Vec<&Entry> = entries.iter().filter(|e| !is_note(&e.message)).collect();
     let first = mail.first().copied().or(entries.first());
@@ -133,11 +144,11 @@ pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary, S
     Ok(Summary {
         id,
         state,
-        subject: crate::notify::clean(&subject),
-        requester,
+        subject: Cow::Owned(crate::notify::clean(&subject)),
+        requester: Cow::Owned(requester),
         messages: mail.len(),
-        created: fmt(created),
-        updated: fmt(updated),
+        created: Cow::Owned(fmt(created)),
+        updated: Cow::Owned(fmt(updated)),
         requester_bounces: false,
         updated_at: updated,
     })

@@ -897,5 +897,6 @@ fn mailtix_config_names_the_config() {
         ],
     );
     r.code(0);
-    assert!(r.stdout.contains("\"id\": 1"), "{}", r.stdout);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["id"], 1, "{}", r.stdout);
 }
