@@ -186,6 +186,17 @@ struct Row {
     met: bool,
 }
 
+/// A row judged by the ratio a / b against `limit`.
+fn ratio_row(name: impl Into<String>, a: Duration, b: Duration, target: &str, limit: f64) -> Row {
+    Row {
+        name: name.into(),
+        a,
+        b,
+        target: target.into(),
+        met: ms(a) / ms(b) <= limit,
+    }
+}
+
 /// Runs `a` and `b` interleaved `rounds` times (after one warm-up each).
 fn pair(
     rounds: usize,
@@ -242,14 +253,13 @@ fn main() {
             )
         },
     );
-    let r = ms(m) / ms(f);
-    rows.push(Row {
-        name: "follow-up, no mail sent".into(),
-        a: m,
-        b: f,
-        target: "≤ 1.2× floor".into(),
-        met: r <= 1.2,
-    });
+    rows.push(ratio_row(
+        "follow-up, no mail sent",
+        m,
+        f,
+        "≤ 1.2× floor",
+        1.2,
+    ));
 
     // 2. A new ticket with an acknowledgement and an admin notice (sendmail: /bin/true).
     let s = site(&root, "new");
@@ -279,14 +289,13 @@ fn main() {
             )
         },
     );
-    let r = ms(m) / ms(f);
-    rows.push(Row {
-        name: "new ticket, ack + notice".into(),
-        a: m,
-        b: f,
-        target: "≤ 2× floor".into(),
-        met: r <= 2.0,
-    });
+    rows.push(ratio_row(
+        "new ticket, ack + notice",
+        m,
+        f,
+        "≤ 2× floor",
+        2.0,
+    ));
 
     // 3. Roundup's mail gateway, new issue and follow-up, vs mailtix doing the same.
     if let Some(tracker) = &o.roundup {
@@ -388,14 +397,13 @@ fn main() {
             )
         },
     );
-    let r = ms(b) / ms(sm);
-    rows.push(Row {
-        name: format!("follow-up, store of {} tickets vs 1", o.big_store),
-        a: b,
-        b: sm,
-        target: "≤ 1.2×".into(),
-        met: r <= 1.2,
-    });
+    rows.push(ratio_row(
+        format!("follow-up, store of {} tickets vs 1", o.big_store),
+        b,
+        sm,
+        "≤ 1.2×",
+        1.2,
+    ));
     let (b2, sm2) = pair(
         o.rounds,
         |i| {
@@ -421,14 +429,13 @@ fn main() {
             )
         },
     );
-    let r = ms(b2) / ms(sm2);
-    rows.push(Row {
-        name: format!("new ticket, store of {} tickets vs 1", o.big_store),
-        a: b2,
-        b: sm2,
-        target: "≤ 1.2×".into(),
-        met: r <= 1.2,
-    });
+    rows.push(ratio_row(
+        format!("new ticket, store of {} tickets vs 1", o.big_store),
+        b2,
+        sm2,
+        "≤ 1.2×",
+        1.2,
+    ));
 
     // 5. Flat in the ticket size: appending to a ticket of many messages vs one.
     let long = site(&root, "ticket-long");
@@ -461,14 +468,13 @@ fn main() {
             )
         },
     );
-    let r = ms(l) / ms(sh);
-    rows.push(Row {
-        name: format!("follow-up to a ticket of {} messages vs 1", o.big_ticket),
-        a: l,
-        b: sh,
-        target: "≤ 1.2×".into(),
-        met: r <= 1.2,
-    });
+    rows.push(ratio_row(
+        format!("follow-up to a ticket of {} messages vs 1", o.big_ticket),
+        l,
+        sh,
+        "≤ 1.2×",
+        1.2,
+    ));
 
     // 6. list --json over the big store, show of a long ticket (absolute times).
     let list = |_: usize| {

@@ -26,6 +26,17 @@ fn parallel(env: &Arc<Env>, workers: usize, per_worker: usize, job: fn(&Env, usi
     }
 }
 
+/// `env` with ticket 1 opened by a message with Message-ID `mid`.
+fn with_ticket_1(env: Env, mid: &str) -> Env {
+    env.deliver(
+        "support@example.org",
+        "ann@customer.example",
+        &msg(mid, "b\n"),
+    )
+    .deliver_code(0);
+    env
+}
+
 fn body_with_from_lines(i: usize) -> String {
     format!("From the start, message {i}\n>From quoted {i}\n>>From twice\nplain {i}\n")
 }
@@ -162,13 +173,7 @@ fn case03_state_changes_during_deliveries_keep_each_message_in_one_file() {
 #[test]
 fn case04_an_exim_lock_makes_delivery_wait() {
     need("exim_lock");
-    let env = Env::with_config("lock_timeout = 20");
-    env.deliver(
-        "support@example.org",
-        "ann@customer.example",
-        &msg("c4.0@x", "b\n"),
-    )
-    .deliver_code(0);
+    let env = with_ticket_1(Env::with_config("lock_timeout = 20"), "c4.0@x");
     // exim_lock takes the dotlock and an fcntl lock, as Exim's appendfile does.
     let mut holder = Command::new("exim_lock")
         .args([
@@ -198,13 +203,7 @@ fn case04_an_exim_lock_makes_delivery_wait() {
 
 #[test]
 fn case05_a_fresh_dotlock_makes_delivery_wait() {
-    let env = Env::with_config("lock_timeout = 20");
-    env.deliver(
-        "support@example.org",
-        "ann@customer.example",
-        &msg("c5.0@x", "b\n"),
-    )
-    .deliver_code(0);
+    let env = with_ticket_1(Env::with_config("lock_timeout = 20"), "c5.0@x");
     let lock = env.store.join("1.lock");
     fs::write(&lock, "").unwrap();
     let remover = {
@@ -225,13 +224,7 @@ fn case05_a_fresh_dotlock_makes_delivery_wait() {
     remover.join().unwrap();
     assert_eq!(env.count(1), 2);
     // held past the budget: 75 and the file unchanged
-    let env = Env::with_config("lock_timeout = 1");
-    env.deliver(
-        "support@example.org",
-        "ann@customer.example",
-        &msg("c5.2@x", "b\n"),
-    )
-    .deliver_code(0);
+    let env = with_ticket_1(Env::with_config("lock_timeout = 1"), "c5.2@x");
     let before = env.ticket(1);
     fs::write(env.store.join("1.lock"), "").unwrap();
     env.deliver(
@@ -245,13 +238,7 @@ fn case05_a_fresh_dotlock_makes_delivery_wait() {
 
 #[test]
 fn case06_a_stale_dotlock_is_removed() {
-    let env = Env::with_config("stale_lock = 300");
-    env.deliver(
-        "support@example.org",
-        "ann@customer.example",
-        &msg("c6.0@x", "b\n"),
-    )
-    .deliver_code(0);
+    let env = with_ticket_1(Env::with_config("stale_lock = 300"), "c6.0@x");
     let lock = env.store.join("1.lock");
     fs::write(&lock, "99999\n").unwrap();
     let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -273,13 +260,7 @@ fn case06_a_stale_dotlock_is_removed() {
 
 #[test]
 fn case07_mailtix_holds_fcntl_and_dotlock_not_flock() {
-    let env = Env::new();
-    env.deliver(
-        "support@example.org",
-        "ann@customer.example",
-        &msg("c7.0@x", "b\n"),
-    )
-    .deliver_code(0);
+    let env = with_ticket_1(Env::new(), "c7.0@x");
     let mut child = Command::new(BIN)
         .args([
             "--config",
@@ -409,13 +390,7 @@ fn case08_a_full_disk_is_temporary_and_changes_nothing() {
 
 #[test]
 fn case09_a_file_size_limit_is_temporary_and_restores_the_length() {
-    let env = Env::new();
-    env.deliver(
-        "support@example.org",
-        "ann@customer.example",
-        &msg("c9.0@x", "b\n"),
-    )
-    .deliver_code(0);
+    let env = with_ticket_1(Env::new(), "c9.0@x");
     let before = env.ticket(1);
     let big = msg("c9.1@x", &"x".repeat(20_000));
     let mut cmd = Command::new("bash");
@@ -432,13 +407,7 @@ fn case09_a_file_size_limit_is_temporary_and_restores_the_length() {
 #[test]
 fn case10_random_write_and_fsync_failures_never_tear_or_duplicate() {
     need("fiu-run");
-    let env = Env::new();
-    env.deliver(
-        "support@example.org",
-        "ann@customer.example",
-        &msg("c10.0@x", "b\n"),
-    )
-    .deliver_code(0);
+    let env = with_ticket_1(Env::new(), "c10.0@x");
     let path = env.store.join("1");
     let (mut ok, mut temp) = (0, 0);
     for i in 0..300 {
@@ -493,13 +462,7 @@ fn case10_random_write_and_fsync_failures_never_tear_or_duplicate() {
 
 #[test]
 fn case11_kill_9_at_random_moments_loses_and_duplicates_nothing() {
-    let env = Env::new();
-    env.deliver(
-        "support@example.org",
-        "ann@customer.example",
-        &msg("c11.first@x", "b\n"),
-    )
-    .deliver_code(0);
+    let env = with_ticket_1(Env::new(), "c11.first@x");
     let big_body =
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n".repeat(16 * 1024);
     let mut acknowledged = Vec::new();
@@ -595,13 +558,7 @@ fn case12_a_panic_exits_75_with_short_output() {
 
 #[test]
 fn case13_a_failing_stdin_is_temporary_and_writes_nothing() {
-    let env = Env::new();
-    env.deliver(
-        "support@example.org",
-        "ann@customer.example",
-        &msg("c13.0@x", "b\n"),
-    )
-    .deliver_code(0);
+    let env = with_ticket_1(Env::new(), "c13.0@x");
     let before = env.ticket(1);
     let mut cmd = Command::new("sh");
     // a directory as stdin: read(2) fails with EISDIR
