@@ -15,12 +15,16 @@
 //!   mbox.rs      the mboxrd entry (From_ line, quoting, state headers)    pure
 //!   store.rs     lock (fcntl + dotlock), append, fsync, create, rename   the only fs module
 //!   ── commit point: the message is on disk ──
-//!   policy.rs    who gets an ack, who may close                           pure
-//!   notify.rs    the acknowledgement and the admin notice (lettre)        pure
+//!   policy.rs    who gets an ack, who may close, VERP and close tokens    pure
+//!   notify.rs    acknowledgement, admin notice, close notice, relay       pure
+//!   bounce.rs    reading RFC 3464 and classic bounces                     pure
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender
-//! admin.rs    list, show, close, reopen, archive, check, reindex (anyhow)
+//!   hooks.rs     the maintainer's commands after an event, with a timeout
+//! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
 //! summary.rs  reading tickets back for list and show                      pure
 //! ```
+//! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
+//! secret) is written only by store.rs, and all of it but the secret can be rebuilt.
 //! A route is decided in [`route::route`].
 //!
 //! ## The exit-code contract of `deliver`
