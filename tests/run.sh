@@ -11,6 +11,7 @@ command -v /usr/sbin/exim4 >/dev/null 2>&1 || missing+=(exim4-daemon-light)
 for t in swaks mutt tmux; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
 command -v fiu-run >/dev/null 2>&1 || missing+=(fiu-utils)
 [ -x /usr/bin/time ] || missing+=(time)
+[ -e /usr/share/zoneinfo/Etc/GMT-5 ] || missing+=(tzdata)   # hook windows in other zones
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
