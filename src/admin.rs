@@ -518,7 +518,13 @@ impl Admin<'_> {
                 }
             }
         }
-        writeln!(out, "indexed {entries} messages in {tickets} tickets")?;
+        let next = self
+            .store
+            .with_new_ticket_lock(|| self.store.rebuild_counter())?;
+        writeln!(
+            out,
+            "indexed {entries} messages in {tickets} tickets; the next ticket is {next}"
+        )?;
         if !errors.is_empty() {
             bail!("{}", errors.join("; "));
         }

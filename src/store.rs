@@ -285,6 +285,20 @@ impl Store {
         out
     }
 
+    /// Makes the id counter at least one past the highest ticket present (for
+    /// `reindex`, after tickets were restored by hand). Run inside
+    /// `with_new_ticket_lock`. Returns the next id.
+    pub fn rebuild_counter(&self) -> io::Result<u32> {
+        let counter = self.counter_path();
+        let current = fs::read_to_string(&counter)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(1);
+        let next = current.max(self.max_id().saturating_add(1));
+        write_replace(&counter, format!("{next}\n").as_bytes())?;
+        Ok(next)
+    }
+
     /// The highest ticket id present in the store.
     pub fn max_id(&self) -> u32 {
         self.ids(State::Open)

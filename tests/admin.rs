@@ -217,10 +217,19 @@ fn reindex_rebuilds_threading_from_the_mbox_files() {
     let r = env.run(&["reindex"], b"", &[]);
     r.code(0);
     assert!(
-        r.stdout.contains("indexed 2 messages in 2 tickets"),
+        r.stdout
+            .contains("indexed 2 messages in 2 tickets; the next ticket is 3"),
         "{}",
         r.stdout
     );
+    // a restored ticket with a higher number moves the counter past it
+    fs::copy(env.store.join("2"), env.store.join("archived/9")).unwrap();
+    fs::write(env.store.join(".mailtix/next-id"), "3\n").unwrap();
+    let r = env.run(&["reindex"], b"", &[]);
+    assert!(r.stdout.contains("the next ticket is 10"), "{}", r.stdout);
+    fs::remove_file(env.store.join("archived/9")).unwrap();
+    fs::write(env.store.join(".mailtix/next-id"), "3\n").unwrap();
+    env.run(&["reindex"], b"", &[]).code(0);
     env.deliver(
         "support@example.org",
         "x@y.example",
