@@ -107,11 +107,7 @@ fn message_key(msg: &Inbound, normalised: &[u8]) -> (String, Vec<u8>) {
     match &msg.message_id {
         Some(mid) => (mid.clone(), Vec::new()),
         None => {
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for &b in normalised {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
+            let h = mbox::fnv1a(normalised);
             let key = format!("no-message-id.{h:016x}@mailtix");
             let trace = format!("X-Mailtix-Key: <{key}>\n").into_bytes();
             (key, trace)

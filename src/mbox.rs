@@ -43,6 +43,17 @@ pub fn from_line(sender: Option<&str>, when: DateTime<Utc>) -> Vec<u8> {
     format!("From {word} {}\n", when.format("%a %b %e %H:%M:%S %Y")).into_bytes()
 }
 
+/// FNV-1a, 64 bit: a stable hash (std's hasher may change between releases), for
+/// index shards and for the key of mail without a Message-ID.
+pub fn fnv1a(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// Splits `raw` into lines, each with its `\n` (the last may lack one).
 fn lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
     raw.split_inclusive(|&b| b == b'\n')

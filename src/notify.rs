@@ -98,7 +98,24 @@ struct Common<'a> {
     in_reply_to: &'a Inbound,
 }
 
-impl Common<'_> {
+impl<'a> Common<'a> {
+    fn new(
+        cfg: &'a Config,
+        id: u32,
+        now: DateTime<Utc>,
+        kind: &str,
+        unique: &str,
+        in_reply_to: &'a Inbound,
+    ) -> Self {
+        Common {
+            cfg,
+            id,
+            now,
+            message_id: message_id(cfg, id, kind, unique),
+            in_reply_to,
+        }
+    }
+
     fn builder(
         &self,
         subject: String,
@@ -141,13 +158,7 @@ pub fn ack(
     now: DateTime<Utc>,
     unique: &str,
 ) -> Result<Message, String> {
-    let c = Common {
-        cfg,
-        id,
-        now,
-        message_id: message_id(cfg, id, "ack", unique),
-        in_reply_to: msg,
-    };
+    let c = Common::new(cfg, id, now, "ack", unique, msg);
     let ticket = cfg.ticket_address(id);
     let subject = clean(&msg.subject);
     let body = format!(
@@ -194,13 +205,7 @@ pub fn admin_notice(
         return None;
     }
     Some((|| {
-        let c = Common {
-            cfg,
-            id,
-            now,
-            message_id: message_id(cfg, id, "notice", unique),
-            in_reply_to: msg,
-        };
+        let c = Common::new(cfg, id, now, "notice", unique, msg);
         let subject = format!(
             "{}: {}",
             facts.kind.word(),
@@ -276,13 +281,7 @@ pub fn close_notice(
     now: DateTime<Utc>,
     unique: &str,
 ) -> Result<Message, String> {
-    let c = Common {
-        cfg,
-        id,
-        now,
-        message_id: message_id(cfg, id, "closed", unique),
-        in_reply_to: first,
-    };
+    let c = Common::new(cfg, id, now, "closed", unique, first);
     let body = format!(
         "Ticket {id} has been closed.\n\nSubject: {subject}\n\n\
          If you still need help, reply to this mail: your reply reopens the ticket.\n",

@@ -66,16 +66,6 @@ pub fn sync_dir(p: &Path) -> io::Result<()> {
         .map_err(|e| ctx(p.display(), e))
 }
 
-/// FNV-1a, 64 bit: a stable hash for index shards (std's hasher may change).
-fn fnv1a(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 /// A Message-ID as an index key: no tabs or newlines.
 fn index_key(mid: &str) -> String {
     mid.chars()
@@ -157,7 +147,7 @@ impl Store {
     // ---------------------------------------------------------------- index
 
     fn shard(&self, mid: &str) -> PathBuf {
-        let h = fnv1a(index_key(mid).as_bytes());
+        let h = crate::mbox::fnv1a(index_key(mid).as_bytes());
         self.state_dir()
             .join("index")
             .join(format!("{:02x}", h >> 56))
@@ -188,16 +178,7 @@ impl Store {
     /// Records that ticket `id` holds (or mailtix sent, about `id`) this Message-ID.
     /// The index is rebuilt by `reindex`, so it is not fsync'd.
     pub fn index_add(&self, mid: &str, id: u32) -> io::Result<()> {
-        let line = format!("{}\t{id}\n", index_key(mid));
-        let path = self.shard(mid);
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| ctx(path.display(), e))?;
-        f.write_all(line.as_bytes())
+        append_to(&self.shard(mid), &format!("{}\t{id}\n", index_key(mid)))
     }
 
     /// Empties the index (for `reindex`).
@@ -548,15 +529,7 @@ impl Store {
     }
 
     fn append_line(&self, name: &str, line: &str) -> io::Result<()> {
-        let path = self.state_dir().join(name);
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| ctx(path.display(), e))?;
-        f.write_all(format!("{line}\n").as_bytes())
+        append_to(&self.state_dir().join(name), &format!("{line}\n"))
     }
 
     /// The first `max` bytes of ticket `id`: enough for its first message's headers.
@@ -659,6 +632,19 @@ impl Lookup for Store {
 #[allow(clippy::disallowed_methods)]
 fn age(t: SystemTime) -> Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
+}
+
+/// Appends text to a state file in one write (O_APPEND keeps concurrent writers'
+/// lines whole), creating it when missing and never through a symlink.
+fn append_to(path: &Path, text: &str) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| ctx(path.display(), e))?;
+    f.write_all(text.as_bytes())
 }
 
 /// Replaces a small file atomically (temp file and rename), without fsync: used for

@@ -261,16 +261,8 @@ fn case06_a_stale_dotlock_is_removed() {
 #[test]
 fn case07_mailtix_holds_fcntl_and_dotlock_not_flock() {
     let env = with_ticket_1(Env::new(), "c7.0@x");
-    let mut child = Command::new(BIN)
-        .args([
-            "--config",
-            env.config.to_str().unwrap(),
-            "deliver",
-            "--recipient",
-            "ticket-1@example.org",
-            "--sender",
-            "a@b.c",
-        ])
+    let mut child = env
+        .deliver_command("ticket-1@example.org", "a@b.c")
         .env("MAILTIX_TEST_HOLD_LOCK_MS", "3000")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -316,14 +308,7 @@ fn case07_mailtix_holds_fcntl_and_dotlock_not_flock() {
 }
 
 fn sha(data: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for &b in data {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut s = String::new();
-    write!(s, "{h:016x}:{}", data.len()).unwrap();
-    s
+    format!("{:016x}:{}", mailtix::mbox::fnv1a(data), data.len())
 }
 
 #[test]
@@ -478,16 +463,8 @@ fn case11_kill_9_at_random_moments_loses_and_duplicates_nothing() {
         } else {
             format!("small {i}\n")
         };
-        let mut child = Command::new(BIN)
-            .args([
-                "--config",
-                env.config.to_str().unwrap(),
-                "deliver",
-                "--recipient",
-                "ticket-1@example.org",
-                "--sender",
-                "a@b.c",
-            ])
+        let mut child = env
+            .deliver_command("ticket-1@example.org", "a@b.c")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

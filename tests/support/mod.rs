@@ -188,6 +188,19 @@ impl Env {
         }
     }
 
+    /// The real binary set up for `deliver` with this env's config, not yet spawned.
+    pub fn deliver_command(&self, rcpt: &str, sender: &str) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config").arg(&self.config).args([
+            "deliver",
+            "--recipient",
+            rcpt,
+            "--sender",
+            sender,
+        ]);
+        cmd
+    }
+
     /// `deliver --recipient RCPT --sender SENDER`.
     pub fn deliver(&self, rcpt: &str, sender: &str, msg: &str) -> Run {
         self.run(
