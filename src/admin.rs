@@ -508,12 +508,9 @@ impl Admin<'_> {
                 };
                 tickets += 1;
                 for e in list {
-                    if let Ok(m) = crate::inbound::parse(&e.message) {
-                        let key = m.message_id.clone().or_else(|| mailtix_key(&e.message));
-                        if let Some(k) = key {
-                            self.store.index_add(&k, id)?;
-                            entries += 1;
-                        }
+                    if let Some(k) = crate::deliver::stored_key(&e.message) {
+                        self.store.index_add(&k, id)?;
+                        entries += 1;
                     }
                 }
             }
@@ -548,20 +545,6 @@ fn mutt_regex_literal(s: &str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-/// The `X-Mailtix-Key` trace header of a stored message without a Message-ID.
-fn mailtix_key(message: &[u8]) -> Option<String> {
-    let first = message.split(|&b| b == b'\n').next()?;
-    let v = std::str::from_utf8(first)
-        .ok()?
-        .strip_prefix("X-Mailtix-Key:")?;
-    Some(
-        v.trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_string(),
-    )
 }
 
 /// Prints rows with aligned columns; the last column is not padded.

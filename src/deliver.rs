@@ -11,6 +11,7 @@ use crate::address::{self, Target};
 use crate::bounce;
 use crate::config::Config;
 use crate::error::DeliverError;
+use crate::headers::Trace;
 use crate::hooks;
 use crate::inbound::{self, Inbound, Mailbox};
 use crate::mailer::Mailer;
@@ -102,17 +103,27 @@ pub fn sender(input: &EnvelopeInput, env: &HashMap<String, String>, msg: &Inboun
 
 /// The key a message is deduplicated by: its Message-ID, or for mail without one a
 /// hash of its bytes, which is also written into the stored copy as `X-Mailtix-Key`
-/// so that `reindex` finds it again.
-fn message_key(msg: &Inbound, normalised: &[u8]) -> (String, Vec<u8>) {
+/// so that `reindex` finds it again ([`stored_key`] reads it back).
+fn message_key(msg: &Inbound, normalised: &[u8]) -> (String, Trace) {
     match &msg.message_id {
-        Some(mid) => (mid.clone(), Vec::new()),
+        Some(mid) => (mid.clone(), Trace::default()),
         None => {
             let h = mbox::fnv1a(normalised);
             let key = format!("no-message-id.{h:016x}@mailtix");
-            let trace = format!("X-Mailtix-Key: <{key}>\n").into_bytes();
+            let trace = Trace {
+                key: Some(key.clone()),
+                ..Trace::default()
+            };
             (key, trace)
         }
     }
+}
+
+/// The key a stored message (as `mbox::read` returns it) is indexed by: the same key
+/// [`message_key`] gave it on delivery.
+pub fn stored_key(message: &[u8]) -> Option<String> {
+    let m = inbound::parse(message).ok()?;
+    m.message_id.or_else(|| Trace::parse(message).key)
 }
 
 /// Everything deliver needs from outside.
@@ -200,10 +211,11 @@ pub fn deliver(
     }
 
     let (key, trace) = message_key(&msg, &normalised);
+    let trace_bytes = trace.to_bytes();
     let from_line = mbox::from_line(sender.address(), cx.now);
     let entry = mbox::Encoded {
         from_line: &from_line,
-        trace: &trace,
+        trace: &trace_bytes,
         message: &normalised,
     };
     let automatic = policy::automatic(&sender, &msg);
@@ -219,8 +231,11 @@ pub fn deliver(
             } else if l.state() == State::Closed && person && closed_too_long(cx, *id) {
                 drop(l);
                 // Too late to reopen: a new ticket whose first line names the old one.
-                let mut trace = trace.clone();
-                trace.splice(0..0, format!("X-Mailtix-Previous-Ticket: {id}\n").bytes());
+                let trace = Trace {
+                    previous_ticket: Some(*id),
+                    ..trace.clone()
+                }
+                .to_bytes();
                 let entry = mbox::Encoded {
                     from_line: &from_line,
                     trace: &trace,

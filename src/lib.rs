@@ -13,6 +13,7 @@
 //!   address.rs   which of our addresses, strict ticket ids                 pure
 //!   route.rs     which ticket: the routing rules, table-tested            pure
 //!   mbox.rs      the mboxrd entry (From_ line, quoting, state headers)    pure
+//!   headers.rs   the trace headers in front of a stored message           pure
 //!   store.rs     lock (fcntl + dotlock), append, fsync, create, rename   the only fs module
 //!   ── commit point: the message is on disk ──
 //!   policy.rs    who gets an ack, who may close, VERP and close tokens    pure
@@ -48,6 +49,7 @@ pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod error;
+pub mod headers;
 pub mod hooks;
 pub mod inbound;
 pub mod mailer;

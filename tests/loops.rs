@@ -464,6 +464,50 @@ fn mail_to_a_ticket_closed_too_long_opens_a_new_one() {
 }
 
 #[test]
+fn a_retry_without_message_id_after_reindex_finds_the_ticket_it_opened() {
+    // Regression: reindex read only the first trace header, which is the
+    // Previous-Ticket line here, so the key was lost and the retry opened ticket 3.
+    let env = Env::with_config("reopen_within_days = 2");
+    new_ticket_from(&env, "ann@customer.example", "old@x");
+    env.run(&["close", "1"], b"", &[]).code(0);
+    let age_ticket_1 = || {
+        #[allow(clippy::disallowed_methods)] // file times are compared with the real clock
+        let three_days = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86400);
+        fs::File::options()
+            .write(true)
+            .open(env.store.join("archived/1"))
+            .unwrap()
+            .set_modified(three_days)
+            .unwrap();
+    };
+    let no_id = "From: ann@customer.example\nTo: ticket-1@example.org\nSubject: back\n\nagain\n";
+    let retry = || {
+        // the note "it opened ticket 2" touched ticket 1: make it old again
+        age_ticket_1();
+        env.deliver("ticket-1@example.org", "ann@customer.example", no_id)
+            .deliver_code(0);
+    };
+    retry();
+    let new = env.ticket_text(2);
+    assert!(
+        new.contains("\nX-Mailtix-Previous-Ticket: 1\nX-Mailtix-Key: <"),
+        "{new}"
+    );
+    env.run(&["reindex"], b"", &[]).code(0);
+    retry();
+    assert!(
+        !env.store.join("3").exists(),
+        "the retry opened a third ticket"
+    );
+    assert_eq!(env.count(2), 1);
+    let old = String::from_utf8(env.archived(1).unwrap()).unwrap();
+    assert!(
+        !old.contains("\nagain\n"),
+        "the retry went into ticket 1: {old}"
+    );
+}
+
+#[test]
 fn closing_tells_the_requester_when_asked() {
     let env = Env::with_config("notify_on_close = true");
     new_ticket_from(&env, "Ann <ann@customer.example>", "nc@x");

@@ -1,0 +1,92 @@
+//! The trace headers deliver writes at the top of a stored message, each with its one
+//! writer and its one reader. Pure.
+//!
+//! ```text
+//! X-Mailtix-Previous-Ticket: 4        this mail reached closed ticket 4 too late to reopen it
+//! X-Mailtix-Key: <no-message-id.…>    the dedupe key of mail that has no Message-ID
+//! ```
+//! They form one block in front of the message's own header section. The reader takes
+//! the whole block, in any order, so a header added later cannot hide another one.
+
+use crate::address;
+
+/// Names the dedupe key of a message that came without a Message-ID.
+pub const KEY: &str = "X-Mailtix-Key";
+/// Names the closed ticket that a new ticket was opened in place of.
+pub const PREVIOUS_TICKET: &str = "X-Mailtix-Previous-Ticket";
+
+/// The trace block of one stored message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    pub previous_ticket: Option<u32>,
+    /// Without angle brackets.
+    pub key: Option<String>,
+}
+
+impl Trace {
+    /// The header lines, each ending in `\n`; empty when there is nothing to trace.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = String::new();
+        if let Some(id) = self.previous_ticket {
+            out.push_str(&format!("{PREVIOUS_TICKET}: {id}\n"));
+        }
+        if let Some(k) = &self.key {
+            out.push_str(&format!("{KEY}: <{k}>\n"));
+        }
+        out.into_bytes()
+    }
+
+    /// Reads the trace block at the top of a stored message (as `mbox::read` returns it).
+    pub fn parse(message: &[u8]) -> Trace {
+        let mut t = Trace::default();
+        for line in message.split(|&b| b == b'\n') {
+            let Some((name, value)) = std::str::from_utf8(line)
+                .ok()
+                .and_then(|l| l.split_once(':'))
+            else {
+                break;
+            };
+            let value = value.trim();
+            if name.eq_ignore_ascii_case(KEY) && t.key.is_none() {
+                let v = value.trim_start_matches('<').trim_end_matches('>').trim();
+                t.key = Some(v.to_string()).filter(|v| !v.is_empty());
+            } else if name.eq_ignore_ascii_case(PREVIOUS_TICKET) && t.previous_ticket.is_none() {
+                t.previous_ticket = address::parse_id(value);
+            } else {
+                break;
+            }
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reader_takes_the_whole_block_in_any_order() {
+        let both = Trace {
+            previous_ticket: Some(4),
+            key: Some("no-message-id.1@mailtix".into()),
+        };
+        let mut stored = both.to_bytes();
+        stored.extend_from_slice(b"Subject: x\n\nbody\n");
+        assert_eq!(Trace::parse(&stored), both);
+        let swapped = b"X-Mailtix-Key: <k@m>\nX-Mailtix-Previous-Ticket: 9\nSubject: x\n\n";
+        assert_eq!(
+            Trace::parse(swapped),
+            Trace {
+                previous_ticket: Some(9),
+                key: Some("k@m".into())
+            }
+        );
+    }
+
+    #[test]
+    fn the_block_ends_at_the_first_other_line() {
+        let late = b"Subject: x\nX-Mailtix-Key: <k@m>\n\n";
+        assert_eq!(Trace::parse(late), Trace::default());
+        assert!(Trace::default().to_bytes().is_empty());
+    }
+}
