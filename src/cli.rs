@@ -14,6 +14,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The subcommand an argument list asks for, as clap will see it: the first argument
+/// that is neither an option nor the value of `--config`. Used to pick the exit code of
+/// a command line that clap refuses, so `mailtix --config deliver list` is not taken
+/// for `deliver`.
+pub fn subcommand_word(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--" {
+            return it.next().map(|a| a.as_os_str());
+        } else if s == "--config" {
+            it.next();
+        } else if !s.starts_with('-') || s == "-" {
+            return Some(a.as_os_str());
+        }
+    }
+    None
+}
+
 /// A ticket id: a positive number without leading zeros.
 fn ticket_id(s: &str) -> Result<u32, String> {
     crate::address::parse_id(s).ok_or_else(|| format!("{s:?} is not a ticket number"))
@@ -26,6 +45,13 @@ pub enum Command {
     /// Exits 0 (stored, or already stored), 65 (not a mail message), 67 (not our
     /// address, or no such ticket) or 75 (temporary failure: Exim retries).
     Deliver(DeliverArgs),
+    #[command(flatten)]
+    Admin(AdminCommand),
+}
+
+/// The commands a person runs: exit 0, 1 with a one-line reason, or 2 on a usage error.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
     /// List tickets, newest activity first.
     List(ListArgs),
     /// Show a ticket's thread readably, or its raw mbox bytes.
@@ -103,6 +129,31 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_subcommand_word_skips_options_and_the_config_value() {
+        let word = |args: &[&str]| {
+            let v: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+            subcommand_word(&v).map(|w| w.to_string_lossy().into_owned())
+        };
+        assert_eq!(
+            word(&["mailtix", "deliver", "--bogus"]).as_deref(),
+            Some("deliver")
+        );
+        assert_eq!(
+            word(&["mailtix", "--config", "deliver", "list"]).as_deref(),
+            Some("list")
+        );
+        assert_eq!(
+            word(&["mailtix", "--config=c", "deliver"]).as_deref(),
+            Some("deliver")
+        );
+        assert_eq!(
+            word(&["mailtix", "list", "deliver"]).as_deref(),
+            Some("list")
+        );
+        assert_eq!(word(&["mailtix", "--bogus"]), None);
     }
 
     #[test]

@@ -38,7 +38,9 @@
 //!
 //! `deliver` prints nothing on stdout and exactly one line on stderr. Nothing after the
 //! commit point returns 75, because Exim would retry and store the message twice.
-//! The admin commands exit 0, 1 with a one-line reason, or 2 on a usage error.
+//! The admin commands exit 0, 1 with a one-line reason, or 2 on a usage error. The
+//! command line is parsed once: help and version exit 0 (`deliver --help` too), and
+//! only a bad `deliver` line is 75.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -62,7 +64,7 @@ pub mod summary;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{AdminCommand, Cli, Command};
 use config::Config;
 use error::{DeliverError, EX_OK, EX_TEMPFAIL};
 use std::collections::HashMap;
@@ -81,14 +83,49 @@ pub struct Inputs<'a> {
     pub stderr: &'a mut dyn Write,
 }
 
-/// Runs mailtix and returns the process exit code.
+/// Runs mailtix and returns the process exit code. The command line is parsed once,
+/// here; what a refused command line exits with depends on the subcommand it names:
+/// help and version are not errors (0), a bad `deliver` line is temporary for Exim
+/// (75, one stderr line), and any other usage error is 2.
 pub fn run(io: Inputs<'_>) -> u8 {
-    let is_deliver = io.args.iter().skip(1).any(|a| a == "deliver");
-    if is_deliver {
-        run_deliver(io)
-    } else {
-        run_admin(io)
+    match Cli::try_parse_from(&io.args) {
+        Ok(Cli {
+            config,
+            command: Command::Deliver(dargs),
+        }) => run_deliver(io, config, dargs),
+        Ok(Cli {
+            config,
+            command: Command::Admin(cmd),
+        }) => run_admin(io, config, cmd),
+        Err(e) => refused_command_line(io, &e),
     }
+}
+
+fn refused_command_line(io: Inputs<'_>, e: &clap::Error) -> u8 {
+    let Inputs {
+        args,
+        stdout,
+        stderr,
+        ..
+    } = io;
+    if !e.use_stderr() {
+        let _ = write!(stdout, "{}", e.render());
+        let _ = stdout.flush();
+        return EX_OK;
+    }
+    if cli::subcommand_word(&args).is_some_and(|w| w == "deliver") {
+        let first = e.to_string();
+        let first = first
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        let line = DeliverError::temp(format!("bad command line: {first}"));
+        let _ = writeln!(stderr, "mailtix: {}", one_line(&line.to_string()));
+        return EX_TEMPFAIL;
+    }
+    let _ = write!(stderr, "{}", e.render());
+    2
 }
 
 fn load_config(
@@ -126,9 +163,9 @@ fn one_line(s: &str) -> String {
 
 /// `deliver`: every failure becomes one of 65 / 67 / 75 with one stderr line. A panic
 /// anywhere in here is caught and becomes 75, because Exim bounces on 101.
-fn run_deliver(io: Inputs<'_>) -> u8 {
+fn run_deliver(io: Inputs<'_>, config: Option<PathBuf>, dargs: cli::DeliverArgs) -> u8 {
     let Inputs {
-        args,
+        args: _,
         env,
         cwd,
         now,
@@ -140,7 +177,7 @@ fn run_deliver(io: Inputs<'_>) -> u8 {
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        deliver_inner(args, &env, &cwd, now, stdin)
+        deliver_inner(config.as_deref(), dargs, &env, &cwd, now, stdin)
     }));
     std::panic::set_hook(previous_hook);
     let (code, line) = match result {
@@ -170,7 +207,8 @@ fn run_deliver(io: Inputs<'_>) -> u8 {
 }
 
 fn deliver_inner(
-    args: Vec<OsString>,
+    config: Option<&Path>,
+    dargs: cli::DeliverArgs,
     env: &HashMap<String, String>,
     cwd: &Path,
     now: DateTime<Utc>,
@@ -179,16 +217,7 @@ fn deliver_inner(
     if env.contains_key("MAILTIX_TEST_PANIC") {
         panic!("MAILTIX_TEST_PANIC is set");
     }
-    let cli = Cli::try_parse_from(&args).map_err(|e| {
-        DeliverError::temp(format!(
-            "bad command line: {}",
-            e.to_string().lines().next().unwrap_or("")
-        ))
-    })?;
-    let Command::Deliver(dargs) = cli.command else {
-        return Err(DeliverError::temp("bad command line: expected `deliver`"));
-    };
-    let cfg = load_config(cli.config.as_deref(), env, cwd).map_err(DeliverError::temp)?;
+    let cfg = load_config(config, env, cwd).map_err(DeliverError::temp)?;
     // Read stdin to the end before anything is committed: Exim counts an exit 0
     // without a full read as delivered.
     let mut raw = Vec::new();
@@ -213,9 +242,9 @@ fn deliver_inner(
     deliver::deliver(&cx, &input, raw)
 }
 
-fn run_admin(io: Inputs<'_>) -> u8 {
+fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> u8 {
     let Inputs {
-        args,
+        args: _,
         env,
         cwd,
         now,
@@ -223,20 +252,7 @@ fn run_admin(io: Inputs<'_>) -> u8 {
         stdout,
         stderr,
     } = io;
-    let cli = match Cli::try_parse_from(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let text = e.render().to_string();
-            if e.use_stderr() {
-                let _ = write!(stderr, "{text}");
-            } else {
-                let _ = write!(stdout, "{text}");
-            }
-            return code;
-        }
-    };
-    let cfg = match load_config(cli.config.as_deref(), &env, &cwd) {
+    let cfg = match load_config(config.as_deref(), &env, &cwd) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(stderr, "mailtix: {}", one_line(&e));
@@ -256,16 +272,15 @@ fn run_admin(io: Inputs<'_>) -> u8 {
             .cloned()
             .unwrap_or_else(|| "an admin".into()),
     };
-    let result = match &cli.command {
-        Command::Deliver(_) => Ok(()),
-        Command::List(a) => admin.list(a, stdout),
-        Command::Show(a) => admin.show(a, stdout),
-        Command::Close(a) => admin.close_or_reopen(a.id, true, stdout),
-        Command::Reopen(a) => admin.close_or_reopen(a.id, false, stdout),
-        Command::Archive(a) => admin.archive(a, stdout),
-        Command::Check => admin.check(stdout),
-        Command::Reindex => admin.reindex(stdout),
-        Command::Muttrc => admin.muttrc(stdout),
+    let result = match &command {
+        AdminCommand::List(a) => admin.list(a, stdout),
+        AdminCommand::Show(a) => admin.show(a, stdout),
+        AdminCommand::Close(a) => admin.close_or_reopen(a.id, true, stdout),
+        AdminCommand::Reopen(a) => admin.close_or_reopen(a.id, false, stdout),
+        AdminCommand::Archive(a) => admin.archive(a, stdout),
+        AdminCommand::Check => admin.check(stdout),
+        AdminCommand::Reindex => admin.reindex(stdout),
+        AdminCommand::Muttrc => admin.muttrc(stdout),
     };
     let flushed = stdout.flush();
     match result.and(flushed.map_err(Into::into)) {

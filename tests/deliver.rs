@@ -900,3 +900,36 @@ fn mailtix_config_names_the_config() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v[0]["id"], 1, "{}", r.stdout);
 }
+
+#[test]
+fn help_and_version_exit_0_and_only_a_bad_deliver_line_is_75() {
+    let env = Env::new();
+    for args in [
+        &["deliver", "--help"][..],
+        &["help", "deliver"],
+        &["--version"],
+        &["deliver", "-h"],
+    ] {
+        let r = env.run(args, b"", &[]);
+        r.code(0);
+        assert_eq!(r.stderr, "", "{args:?}");
+        assert!(!r.stdout.is_empty(), "{args:?}");
+        assert!(
+            r.stdout.contains("Usage: mailtix") || r.stdout.starts_with("mailtix "),
+            "{}",
+            r.stdout
+        );
+    }
+    let ok = mail("ann@customer.example", "x", "h1@x", "", "b\n");
+    let r = env.run(&["deliver", "--bogus"], ok.as_bytes(), &[]);
+    r.deliver_code(75);
+    assert!(r.stderr.contains("--bogus"), "{}", r.stderr);
+    // `deliver` as the value of --config is not the deliver subcommand
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["--config", "deliver", "list", "--bogus"]);
+    env.spawn(cmd, b"", &[]).code(2);
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["list", "deliver"]);
+    env.spawn(cmd, b"", &[]).code(2);
+    assert!(!env.store.join("1").exists());
+}
