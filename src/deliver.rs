@@ -147,6 +147,15 @@ impl Context<'_> {
         format!("{}.{}", self.now.timestamp_micros(), std::process::id())
     }
 
+    /// What this run's Message-IDs are made of. Without a readable secret the ids
+    /// cannot be verified, but then nothing is sent either (the envelope needs it).
+    fn ids(&self) -> notify::Ids {
+        notify::Ids {
+            unique: self.unique(),
+            secret: self.store.secret().unwrap_or_default(),
+        }
+    }
+
     fn lock(&self, id: u32) -> Result<Locked, DeliverError> {
         match self.store.lock(id, self.lock_policy()) {
             Ok(Some(l)) => {
@@ -444,7 +453,7 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                                 Ok(true) => out.push(send(
                                     cx,
                                     *id,
-                                    notify::ack(cfg, *id, msg, &to, cx.now, &cx.unique()),
+                                    notify::ack(cfg, *id, msg, &to, cx.now, &cx.ids()),
                                     &format!("ack to {}", to.addr),
                                 )),
                                 Ok(false) => {
@@ -538,9 +547,7 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                 detail: detail.as_deref(),
                 close_address: &close_address,
             };
-            if let Some(built) =
-                notify::admin_notice(cfg, ticket, msg, &facts, cx.now, &cx.unique())
-            {
+            if let Some(built) = notify::admin_notice(cfg, ticket, msg, &facts, cx.now, &cx.ids()) {
                 out.push(send(cx, ticket, built, "notice to admins"));
             }
         }
@@ -639,7 +646,7 @@ fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>) -> Option<String>
     if included {
         return None;
     }
-    let built = notify::relay(cfg, id, f.msg, f.normalised, &to, cx.now, &cx.unique());
+    let built = notify::relay(cfg, id, f.msg, f.normalised, &to, cx.now, &cx.ids());
     Some(match built {
         Ok(bytes) => send_raw(cx, id, &to.addr, &bytes, &format!("relayed to {}", to.addr)),
         Err(e) => format!("not relayed: {e}"),
@@ -660,7 +667,7 @@ pub fn send_close_notice(cx: &Context<'_>, id: u32) -> String {
     send(
         cx,
         id,
-        notify::close_notice(cx.cfg, id, &first, &to, cx.now, &cx.unique()),
+        notify::close_notice(cx.cfg, id, &first, &to, cx.now, &cx.ids()),
         &format!("close notice to {}", to.addr),
     )
 }

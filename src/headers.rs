@@ -4,9 +4,13 @@
 //! ```text
 //! X-Mailtix-Previous-Ticket: 4        this mail reached closed ticket 4 too late to reopen it
 //! X-Mailtix-Key: <no-message-id.…>    the dedupe key of mail that has no Message-ID
+//! X-Mailtix-Event: closed             this entry is a note mailtix wrote, not mail
 //! ```
 //! They form one block in front of the message's own header section. The reader takes
 //! the whole block, in any order, so a header added later cannot hide another one.
+//! Incoming mail cannot fake them: the mbox encoder renames every `X-Mailtix-*` field
+//! of a message's own header section (`mbox::Encoded`), so the only `X-Mailtix-*`
+//! lines at the top of a stored message are the ones written here.
 
 use crate::address;
 
@@ -14,6 +18,9 @@ use crate::address;
 pub const KEY: &str = "X-Mailtix-Key";
 /// Names the closed ticket that a new ticket was opened in place of.
 pub const PREVIOUS_TICKET: &str = "X-Mailtix-Previous-Ticket";
+/// Marks a note mailtix filed in a ticket (close, reopen, moved on), so that `list`
+/// does not count it as mail.
+pub const EVENT: &str = "X-Mailtix-Event";
 
 /// The trace block of one stored message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +28,8 @@ pub struct Trace {
     pub previous_ticket: Option<u32>,
     /// Without angle brackets.
     pub key: Option<String>,
+    /// What the note records (`closed`, `reopened`, `moved on`).
+    pub event: Option<String>,
 }
 
 impl Trace {
@@ -32,6 +41,9 @@ impl Trace {
         }
         if let Some(k) = &self.key {
             out.push_str(&format!("{KEY}: <{k}>\n"));
+        }
+        if let Some(e) = &self.event {
+            out.push_str(&format!("{EVENT}: {}\n", crate::notify::clean(e)));
         }
         out.into_bytes()
     }
@@ -52,6 +64,8 @@ impl Trace {
                 t.key = Some(v.to_string()).filter(|v| !v.is_empty());
             } else if name.eq_ignore_ascii_case(PREVIOUS_TICKET) && t.previous_ticket.is_none() {
                 t.previous_ticket = address::parse_id(value);
+            } else if name.eq_ignore_ascii_case(EVENT) && t.event.is_none() {
+                t.event = Some(value.to_string()).filter(|v| !v.is_empty());
             } else {
                 break;
             }
@@ -69,6 +83,7 @@ mod tests {
         let both = Trace {
             previous_ticket: Some(4),
             key: Some("no-message-id.1@mailtix".into()),
+            event: Some("moved on".into()),
         };
         let mut stored = both.to_bytes();
         stored.extend_from_slice(b"Subject: x\n\nbody\n");
@@ -78,7 +93,8 @@ mod tests {
             Trace::parse(swapped),
             Trace {
                 previous_ticket: Some(9),
-                key: Some("k@m".into())
+                key: Some("k@m".into()),
+                event: None,
             }
         );
     }

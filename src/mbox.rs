@@ -104,14 +104,25 @@ fn is_state_header(line: &[u8]) -> bool {
         .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// The prefix of mailtix's own trace headers. Incoming mail may not carry it: such a
+/// field is renamed `X-Original-Mailtix-…`, so that only mailtix writes `X-Mailtix-*`
+/// into a stored message (the trace block, `headers::Trace`).
+const OWN_PREFIX: &[u8] = b"x-mailtix-";
+
+fn is_own_header(line: &[u8]) -> bool {
+    let name = field_name(line);
+    name.len() >= OWN_PREFIX.len() && name[..OWN_PREFIX.len()].eq_ignore_ascii_case(OWN_PREFIX)
+}
+
 fn needs_quote(line: &[u8]) -> bool {
     let gts = line.iter().take_while(|&&b| b == b'>').count();
     line[gts..].starts_with(b"From ")
 }
 
 /// One message ready to be written as an mboxrd entry, without copying it: the
-/// From_ line, trace headers, then the message with state headers removed and
-/// `^>*From ` lines quoted, a final newline and one empty line. A 30 MB message is
+/// From_ line, trace headers, then the message with state headers removed, its own
+/// `X-Mailtix-*` fields renamed `X-Original-Mailtix-*`, `^>*From ` lines quoted, a
+/// final newline and one empty line. A 30 MB message is
 /// written straight from the bytes read on stdin.
 #[derive(Debug, Clone, Copy)]
 pub struct Encoded<'a> {
@@ -181,6 +192,13 @@ impl Encoded<'_> {
                 } else {
                     dropping = is_state_header(line);
                     if dropping {
+                        continue;
+                    }
+                    if is_own_header(line) {
+                        // "X-Mailtix-Event: …" becomes "X-Original-Mailtix-Event: …".
+                        w.write_all(b"X-Original-")?;
+                        w.write_all(&line[2..])?;
+                        last_nl = line.ends_with(b"\n");
                         continue;
                     }
                 }
@@ -376,6 +394,26 @@ mod tests {
         let msg = b"Status: RO\nX-Status: D\n  folded\nSubject: keep\nx-uid: 4\nLines: 3\nContent-Length: 9\nX-Label: l\nX-Keywords: k\nX-IMAP: 1\nX-IMAPbase: 2\n\nStatus: body stays\n";
         let out = encode(b"From a x\n", b"", msg);
         assert_eq!(out, b"From a x\nSubject: keep\n\nStatus: body stays\n\n");
+    }
+
+    #[test]
+    fn incoming_mailtix_headers_are_renamed_but_the_trace_block_is_not() {
+        let msg = b"X-Mailtix-Event: closed\nx-mailtix-key : <k>\n folded\nSubject: X-Mailtix-Event: no\n\nX-Mailtix-Event: body stays\n";
+        let out = encode(b"From a x\n", b"X-Mailtix-Key: <mine>\n", msg);
+        assert_eq!(
+            out,
+            b"From a x\nX-Mailtix-Key: <mine>\nX-Original-Mailtix-Event: closed\nX-Original-mailtix-key : <k>\n folded\nSubject: X-Mailtix-Event: no\n\nX-Mailtix-Event: body stays\n\n"
+        );
+        assert_eq!(
+            encode(b"F\n", b"", b"A: b\nX-Mailtix-Loop: x"),
+            b"F\nA: b\nX-Original-Mailtix-Loop: x\n\n"
+        );
+        // renaming is idempotent, so re-encoding a stored message changes nothing more
+        let back = read(&encode(b"From a x\n", b"", msg)).unwrap();
+        assert_eq!(
+            encode(b"From a x\n", b"", &back[0].message),
+            encode(b"From a x\n", b"", msg)
+        );
     }
 
     #[test]

@@ -54,10 +54,22 @@ fn safe_id(id: &str) -> Option<&str> {
     ok.then_some(id)
 }
 
-/// Our Message-ID for a mail about ticket `id`: `mailtix.N.KIND.UNIQUE@DOMAIN`, so that
-/// replies to it thread back into the ticket without any lookup.
-pub fn message_id(cfg: &Config, id: u32, kind: &str, unique: &str) -> String {
-    format!("mailtix.{id}.{kind}.{unique}@{}", cfg.domain)
+/// What the Message-IDs of one run are made of: a part unique to the run, and the
+/// store's secret, which signs each id.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    pub unique: String,
+    pub secret: Vec<u8>,
+}
+
+/// Our Message-ID for a mail about ticket `id`: `mailtix.N.KIND.UNIQUE.MAC@DOMAIN`, so
+/// that replies to it thread back into the ticket even when the index does not know
+/// it (after a `reindex`, say). The MAC ([`crate::policy::message_id_mac`]) makes the
+/// id unforgeable: `route` trusts only an id whose MAC verifies.
+pub fn message_id(cfg: &Config, id: u32, kind: &str, ids: &Ids) -> String {
+    let signed = format!("{kind}.{}", ids.unique);
+    let mac = crate::policy::message_id_mac(&ids.secret, id, &signed);
+    format!("mailtix.{id}.{signed}.{mac}@{}", cfg.domain)
 }
 
 /// Subject `[issueN] original`, unless the original already carries the tag.
@@ -104,14 +116,14 @@ impl<'a> Common<'a> {
         id: u32,
         now: DateTime<Utc>,
         kind: &str,
-        unique: &str,
+        ids: &Ids,
         in_reply_to: &'a Inbound,
     ) -> Self {
         Common {
             cfg,
             id,
             now,
-            message_id: message_id(cfg, id, kind, unique),
+            message_id: message_id(cfg, id, kind, ids),
             in_reply_to,
         }
     }
@@ -156,9 +168,9 @@ pub fn ack(
     msg: &Inbound,
     to: &Mailbox,
     now: DateTime<Utc>,
-    unique: &str,
+    ids: &Ids,
 ) -> Result<Message, String> {
-    let c = Common::new(cfg, id, now, "ack", unique, msg);
+    let c = Common::new(cfg, id, now, "ack", ids, msg);
     let ticket = cfg.ticket_address(id);
     let subject = clean(&msg.subject);
     let body = format!(
@@ -199,13 +211,13 @@ pub fn admin_notice(
     msg: &Inbound,
     facts: &NoticeFacts<'_>,
     now: DateTime<Utc>,
-    unique: &str,
+    ids: &Ids,
 ) -> Option<Result<Message, String>> {
     if cfg.admins.is_empty() {
         return None;
     }
     Some((|| {
-        let c = Common::new(cfg, id, now, "notice", unique, msg);
+        let c = Common::new(cfg, id, now, "notice", ids, msg);
         let subject = format!(
             "{}: {}",
             facts.kind.word(),
@@ -241,7 +253,8 @@ pub fn admin_notice(
 }
 
 /// A note that mailtix files in a ticket (close, reopen, a ticket that moved on): an
-/// mbox entry, marked with `X-Mailtix-Event` so `list` does not count it as mail.
+/// mbox entry whose trace block carries `X-Mailtix-Event`, so `list` does not count it
+/// as mail. Incoming mail cannot set that block (see `headers`).
 pub fn note(
     cfg: &Config,
     id: u32,
@@ -250,20 +263,24 @@ pub fn note(
     now: DateTime<Utc>,
     unique: &str,
 ) -> Vec<u8> {
+    // Notes are never sent, so nothing replies to them: their ids need no MAC and are
+    // found through the index.
     let msg = format!(
-        "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <{mid}>\n{hdr}: {event}\nAuto-Submitted: auto-generated\n\n{text}\n",
+        "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <mailtix.{id}.note.{unique}@{domain}>\nAuto-Submitted: auto-generated\n\n{text}\n",
         domain = cfg.domain,
         to = cfg.ticket_address(id),
         date = now.to_rfc2822(),
         tag = cfg.subject_tag,
-        mid = message_id(cfg, id, "note", unique),
-        hdr = crate::summary::EVENT_HEADER,
         text = clean_multiline(text),
     );
     let from = format!("mailtix@{}", cfg.domain);
+    let trace = crate::headers::Trace {
+        event: Some(event.to_string()),
+        ..crate::headers::Trace::default()
+    };
     crate::mbox::encode(
         &crate::mbox::from_line(Some(&from), now),
-        b"",
+        &trace.to_bytes(),
         msg.as_bytes(),
     )
 }
@@ -279,9 +296,9 @@ pub fn close_notice(
     first: &Inbound,
     to: &Mailbox,
     now: DateTime<Utc>,
-    unique: &str,
+    ids: &Ids,
 ) -> Result<Message, String> {
-    let c = Common::new(cfg, id, now, "closed", unique, first);
+    let c = Common::new(cfg, id, now, "closed", ids, first);
     let body = format!(
         "Ticket {id} has been closed.\n\nSubject: {subject}\n\n\
          If you still need help, reply to this mail: your reply reopens the ticket.\n",
@@ -331,7 +348,7 @@ pub fn relay(
     normalised: &[u8],
     to: &Mailbox,
     now: DateTime<Utc>,
-    unique: &str,
+    ids: &Ids,
 ) -> Result<Vec<u8>, String> {
     let ticket = mailbox(None, &cfg.ticket_address(id))?;
     let mid = admin_mail
@@ -339,7 +356,7 @@ pub fn relay(
         .as_deref()
         .and_then(safe_id)
         .map(str::to_string)
-        .unwrap_or_else(|| message_id(cfg, id, "relay", unique));
+        .unwrap_or_else(|| message_id(cfg, id, "relay", ids));
     let mut b = Message::builder()
         .from(ticket.clone())
         .reply_to(ticket)
@@ -451,6 +468,13 @@ mod tests {
         }
     }
 
+    fn ids(unique: &str) -> Ids {
+        Ids {
+            unique: unique.into(),
+            secret: b"k".to_vec(),
+        }
+    }
+
     fn text(m: &Message) -> String {
         String::from_utf8(m.formatted()).unwrap()
     }
@@ -464,7 +488,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 7, 46, 8).unwrap();
         let m = inbound("Printer on fire");
         let to = m.from.clone().unwrap();
-        let ack = ack(&cfg(), 12, &m, &to, now, "u1").unwrap();
+        let ack = ack(&cfg(), 12, &m, &to, now, &ids("u1")).unwrap();
         let s = text(&ack);
         let h = header_block(&s);
         assert!(h.contains("From: ticket-12@example.org\r\n"), "{h}");
@@ -478,8 +502,11 @@ mod tests {
         );
         assert!(h.contains("Auto-Submitted: auto-replied\r\n"), "{h}");
         assert!(h.contains("X-Mailtix-Loop: example.org\r\n"), "{h}");
+        let mac = crate::policy::message_id_mac(b"k", 12, "ack.u1");
         assert!(
-            h.contains("Message-ID: <mailtix.12.ack.u1@example.org>\r\n"),
+            h.contains(&format!(
+                "Message-ID: <mailtix.12.ack.u1.{mac}@example.org>\r\n"
+            )),
             "{h}"
         );
         assert!(
@@ -497,7 +524,7 @@ mod tests {
             addr: "ann@x.com".into(),
         });
         let to = m.from.clone().unwrap();
-        let s = text(&ack(&cfg(), 1, &m, &to, now, "u").unwrap());
+        let s = text(&ack(&cfg(), 1, &m, &to, now, &ids("u")).unwrap());
         for line in header_block(&s).split("\r\n") {
             assert!(
                 !line.starts_with("Bcc:") && !line.starts_with("X-Evil"),
@@ -508,7 +535,7 @@ mod tests {
             name: None,
             addr: "a@b>\r\nRCPT TO:<victim@evil.com".into(),
         };
-        assert!(ack(&cfg(), 1, &m, &bad, now, "u").is_err());
+        assert!(ack(&cfg(), 1, &m, &bad, now, &ids("u")).is_err());
     }
 
     #[test]
@@ -522,7 +549,7 @@ mod tests {
             detail: None,
             close_address: "ticket-3-close@example.org",
         };
-        let n = admin_notice(&cfg(), 3, &m, &facts, now, "u")
+        let n = admin_notice(&cfg(), 3, &m, &facts, now, &ids("u"))
             .unwrap()
             .unwrap();
         let s = text(&n);
@@ -537,7 +564,7 @@ mod tests {
         envelope_to.sort();
         assert_eq!(envelope_to, ["boss@admin.net", "two@admin.net"]);
         let no_admins = Config::parse("", Path::new("/"), None).unwrap();
-        assert!(admin_notice(&no_admins, 3, &m, &facts, now, "u").is_none());
+        assert!(admin_notice(&no_admins, 3, &m, &facts, now, &ids("u")).is_none());
     }
 
     #[test]
@@ -549,7 +576,8 @@ mod tests {
             name: None,
             addr: "ann@x.com".into(),
         };
-        let out = String::from_utf8(relay(&cfg(), 3, &m, raw, &to, now, "u").unwrap()).unwrap();
+        let out =
+            String::from_utf8(relay(&cfg(), 3, &m, raw, &to, now, &ids("u")).unwrap()).unwrap();
         let (head, body) = out.split_once("\r\n\r\n").unwrap();
         assert!(head.contains("From: ticket-3@example.org\r\n"), "{head}");
         assert!(head.contains("To: ann@x.com\r\n"), "{head}");

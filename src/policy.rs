@@ -91,12 +91,29 @@ pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mai
 /// An address token: the first 64 bits of HMAC-SHA256(secret, "PURPOSE:N"), in
 /// lowercase hex because Exim folds the case of local parts.
 fn token(secret: &[u8], purpose: &str, id: u32) -> String {
+    mac_hex(secret, &format!("{purpose}:{id}"))
+}
+
+/// The first 64 bits of HMAC-SHA256(secret, data), in lowercase hex.
+fn mac_hex(secret: &[u8], data: &str) -> String {
     let mut mac = mac(secret);
-    mac.update(format!("{purpose}:{id}").as_bytes());
+    mac.update(data.as_bytes());
     mac.finalize().into_bytes()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The MAC in the Message-ID of mail about ticket N (`mailtix.N.SIGNED.MAC@DOMAIN`,
+/// SIGNED being `KIND.UNIQUE`): HMAC(secret, "mid:N:SIGNED"), so that only mailtix can
+/// make an id that routes a reply to ticket N.
+pub fn message_id_mac(secret: &[u8], id: u32, signed: &str) -> String {
+    mac_hex(secret, &format!("mid:{id}:{signed}"))
+}
+
+/// True when `mac` is the MAC of a Message-ID naming ticket N (constant time).
+pub fn message_id_mac_matches(secret: &[u8], id: u32, signed: &str, mac: &str) -> bool {
+    mac_hex_matches(secret, &format!("mid:{id}:{signed}"), mac)
 }
 
 /// The token of ticket N's close address (`ticket-N-close-TOKEN@`).
@@ -128,6 +145,10 @@ fn mac(secret: &[u8]) -> SimpleHmac<Sha256> {
 }
 
 fn token_matches(secret: &[u8], purpose: &str, id: u32, token: &str) -> bool {
+    mac_hex_matches(secret, &format!("{purpose}:{id}"), token)
+}
+
+fn mac_hex_matches(secret: &[u8], data: &str, token: &str) -> bool {
     if token.len() != 16 || !token.is_ascii() {
         return false;
     }
@@ -137,7 +158,7 @@ fn token_matches(secret: &[u8], purpose: &str, id: u32, token: &str) -> bool {
         .collect();
     let Some(bytes) = bytes else { return false };
     let mut mac = mac(secret);
-    mac.update(format!("{purpose}:{id}").as_bytes());
+    mac.update(data.as_bytes());
     mac.verify_truncated_left(&bytes).is_ok()
 }
 
@@ -277,5 +298,17 @@ mod tests {
         assert!(!bounce_mac_matches(b"key", 8, mac));
         assert!(!bounce_mac_matches(b"other", 7, mac));
         assert_ne!(mac, close_token(b"key", 7));
+    }
+
+    #[test]
+    fn message_id_macs_bind_the_ticket_and_the_id() {
+        let m = message_id_mac(b"key", 7, "ack.123.45");
+        assert_eq!(m.len(), 16);
+        assert!(message_id_mac_matches(b"key", 7, "ack.123.45", &m));
+        assert!(!message_id_mac_matches(b"key", 8, "ack.123.45", &m));
+        assert!(!message_id_mac_matches(b"key", 7, "ack.123.46", &m));
+        assert!(!message_id_mac_matches(b"other", 7, "ack.123.45", &m));
+        assert!(!message_id_mac_matches(b"key", 7, "ack.123.45", "zz"));
+        assert_ne!(m, token(b"key", "bounce", 7));
     }
 }

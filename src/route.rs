@@ -38,6 +38,11 @@ pub trait Lookup {
     fn state(&self, id: u32) -> Option<State>;
     /// The ticket that stores a message with this Message-ID (without brackets).
     fn ticket_of(&self, message_id: &str) -> Option<u32>;
+    /// The key that signs our Message-IDs ([`own_message_ticket`]). Without one, our ids
+    /// are trusted only through the index, like anyone else's.
+    fn message_id_key(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Why a message went where it went: logged, and used to pick notices.
@@ -66,18 +71,19 @@ pub enum Route {
     Bounce { id: u32, state: State, mac: String },
 }
 
-/// Message-IDs of mail mailtix sends look like `mailtix.N.KIND.UNIQUE@DOMAIN`; this
-/// returns N for one of ours.
-pub fn own_message_ticket(cfg: &Config, message_id: &str) -> Option<u32> {
+/// Message-IDs of mail mailtix sends look like `mailtix.N.KIND.UNIQUE.MAC@DOMAIN`
+/// ([`crate::notify::message_id`]); this returns N for one of ours whose MAC verifies
+/// under `key`. Anyone can write `mailtix.N.…@DOMAIN` into References; without the MAC
+/// such an id (or an old one without a MAC) counts only if the index knows it.
+pub fn own_message_ticket(cfg: &Config, key: Option<&[u8]>, message_id: &str) -> Option<u32> {
     let (local, domain) = message_id.rsplit_once('@')?;
     if !domain.eq_ignore_ascii_case(&cfg.domain) {
         return None;
     }
-    let mut parts = local.split('.');
-    if parts.next()? != "mailtix" {
-        return None;
-    }
-    address::parse_id(parts.next()?)
+    let (n, rest) = local.strip_prefix("mailtix.")?.split_once('.')?;
+    let id = address::parse_id(n)?;
+    let (signed, mac) = rest.rsplit_once('.')?;
+    crate::policy::message_id_mac_matches(key?, id, signed, mac).then_some(id)
 }
 
 /// Decides where a message goes.
@@ -127,8 +133,10 @@ pub fn route(
                 .iter()
                 .chain(msg.in_reply_to.iter())
                 .chain(msg.references.iter().rev());
+            let key = lookup.message_id_key();
             for mid in ids {
-                let found = own_message_ticket(cfg, mid).or_else(|| lookup.ticket_of(mid));
+                let found =
+                    own_message_ticket(cfg, key.as_deref(), mid).or_else(|| lookup.ticket_of(mid));
                 if let Some((id, state)) = found.and_then(|id| Some((id, lookup.state(id)?))) {
                     return Ok(Route::Append {
                         id,
@@ -171,6 +179,15 @@ mod tests {
         fn ticket_of(&self, mid: &str) -> Option<u32> {
             self.ids.get(mid).copied()
         }
+        fn message_id_key(&self) -> Option<Vec<u8>> {
+            Some(b"k".to_vec())
+        }
+    }
+
+    /// One of our ids for ticket `id`, signed with the fake's key.
+    fn ours(id: u32, kind_unique: &str, domain: &str) -> &'static str {
+        let mac = crate::policy::message_id_mac(b"k", id, kind_unique);
+        format!("mailtix.{id}.{kind_unique}.{mac}@{domain}").leak()
     }
 
     fn msg(subject: &str, mid: Option<&str>, irt: &[&str], refs: &[&str], to: &[&str]) -> Inbound {
@@ -189,7 +206,11 @@ mod tests {
         let cfg = Config::parse("domain = \"example.org\"", Path::new("/"), None).unwrap();
         let fake = Fake {
             tickets: HashMap::from([(1, State::Open), (2, State::Closed), (3, State::Open)]),
-            ids: HashMap::from([("known@x", 3), ("gone@x", 99)]),
+            ids: HashMap::from([
+                ("known@x", 3),
+                ("gone@x", 99),
+                ("mailtix.1.ack.77@example.org", 1),
+            ]),
         };
         use Route::*;
         let append = |id, state, why| Append { id, state, why };
@@ -280,14 +301,38 @@ mod tests {
             (
                 "references one of our acks",
                 s.clone(),
-                msg("x", None, &[], &["mailtix.2.ack.55@example.org"], &[]),
+                msg("x", None, &[], &[ours(2, "ack.55", "example.org")], &[]),
                 Ok(append(2, State::Closed, Why::Thread)),
             ),
             (
                 "our ack id in another domain is not ours",
                 s.clone(),
-                msg("x", None, &[], &["mailtix.2.ack.55@evil.org"], &[]),
+                msg("x", None, &[], &[ours(2, "ack.55", "evil.org")], &[]),
                 Ok(New),
+            ),
+            (
+                "an id in our shape that mailtix never made does not route",
+                s.clone(),
+                msg("x", None, &["mailtix.2.ack.55@example.org"], &[], &[]),
+                Ok(New),
+            ),
+            (
+                "nor one whose MAC is for another ticket",
+                s.clone(),
+                msg(
+                    "x",
+                    None,
+                    &[],
+                    &[&ours(2, "ack.55", "example.org").replacen(".2.", ".3.", 1)],
+                    &[],
+                ),
+                Ok(New),
+            ),
+            (
+                "an old id without a MAC still routes when the index knows it",
+                s.clone(),
+                msg("x", None, &["mailtix.1.ack.77@example.org"], &[], &[]),
+                Ok(append(1, State::Open, Why::Thread)),
             ),
             (
                 "index entry for a deleted ticket is ignored",

@@ -625,6 +625,9 @@ impl Lookup for Store {
             .into_iter()
             .find(|&id| self.state(id).is_some())
     }
+    fn message_id_key(&self) -> Option<Vec<u8>> {
+        self.secret().ok()
+    }
 }
 
 /// How old a file time is. Lock staleness compares file mtimes with the wall clock,

@@ -8,8 +8,8 @@ use mail_parser::{MessageParser, MimeHeaders};
 use serde::Serialize;
 use std::borrow::Cow;
 
-/// The header mailtix puts on the notes it writes into a ticket (close, reopen ...).
-pub const EVENT_HEADER: &str = "X-Mailtix-Event";
+/// The trace header mailtix puts on the notes it writes into a ticket (close, reopen ...).
+pub const EVENT_HEADER: &str = crate::headers::EVENT;
 
 /// One ticket, as `list` shows it. The text fields borrow from the summary cache when
 /// they come from it, so listing 100,000 cached tickets allocates little.
@@ -99,13 +99,11 @@ pub fn from_cache_line(line: &str) -> Option<(Summary<'_>, u64, u128)> {
     ))
 }
 
-/// True when the entry is a note that mailtix wrote (not mail).
+/// True when the entry is a note that mailtix wrote (not mail): its trace block says
+/// so. An `X-Mailtix-Event` field that came with incoming mail is in the message's own
+/// header section, renamed by the encoder, and does not count.
 pub fn is_note(message: &[u8]) -> bool {
-    header_block(message).split(|&b| b == b'\n').any(|l| {
-        l.len() > EVENT_HEADER.len()
-            && l[..EVENT_HEADER.len()].eq_ignore_ascii_case(EVENT_HEADER.as_bytes())
-            && l[EVENT_HEADER.len()] == b':'
-    })
+    crate::headers::Trace::parse(message).event.is_some()
 }
 
 fn header_block(message: &[u8]) -> &[u8] {
@@ -266,7 +264,7 @@ pub fn render(id: u32, state: &str, data: &[u8]) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    const TICKET: &[u8] = b"From ann@x.com Sun Nov 22 07:46:08 2026\nFrom: Ann <ann@x.com>\nSubject: Printer\n\nIt burns.\n\nFrom boss@y Mon Nov 23 08:00:00 2026\nFrom: boss@y\nSubject: Re: Printer\n\nOK\n\nFrom mailtix@localhost Tue Nov 24 09:00:00 2026\nFrom: mailtix@localhost\nSubject: closed\nX-Mailtix-Event: close\n\nclosed\n\n";
+    const TICKET: &[u8] = b"From ann@x.com Sun Nov 22 07:46:08 2026\nFrom: Ann <ann@x.com>\nSubject: Printer\n\nIt burns.\n\nFrom boss@y Mon Nov 23 08:00:00 2026\nFrom: boss@y\nSubject: Re: Printer\n\nOK\n\nFrom mailtix@localhost Tue Nov 24 09:00:00 2026\nX-Mailtix-Event: close\nFrom: mailtix@localhost\nSubject: closed\n\nclosed\n\n";
 
     #[test]
     fn summary_counts_mail_not_notes() {
@@ -276,6 +274,17 @@ mod tests {
         assert_eq!(s.messages, 2);
         assert_eq!(s.created, "2026-11-22T07:46:08+00:00");
         assert_eq!(s.updated, "2026-11-24T09:00:00+00:00");
+    }
+
+    #[test]
+    fn only_the_trace_block_marks_a_note() {
+        assert!(is_note(
+            b"X-Mailtix-Event: closed\nFrom: mailtix@x\n\nclosed\n"
+        ));
+        assert!(!is_note(b"From: evil@x\nX-Mailtix-Event: closed\n\nhi\n"));
+        assert!(!is_note(
+            b"X-Original-Mailtix-Event: closed\nFrom: evil@x\n\nhi\n"
+        ));
     }
 
     #[test]

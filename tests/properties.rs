@@ -50,8 +50,9 @@ fn header_name() -> impl Strategy<Value = String> {
         Just("References".to_string()),
         Just("Received".to_string()),
         Just("X-Custom".to_string()),
-        "[A-Za-z][A-Za-z0-9-]{0,12}".prop_filter("not a state header", |n| {
-            !mbox::STATE_HEADERS.contains(&n.to_ascii_lowercase().as_str())
+        "[A-Za-z][A-Za-z0-9-]{0,12}".prop_filter("not a state or mailtix header", |n| {
+            let n = n.to_ascii_lowercase();
+            !mbox::STATE_HEADERS.contains(&n.as_str()) && !n.starts_with("x-mailtix-")
         }),
     ]
 }

@@ -150,3 +150,98 @@ fn header_injection_through_subject_name_or_address_is_impossible() {
         }
     }
 }
+
+#[test]
+fn a_message_id_in_our_shape_routes_only_with_its_mac_even_after_reindex() {
+    let env = Env::new();
+    env.deliver(
+        "support@example.org",
+        "ann@customer.example",
+        &mail("ann@customer.example", "x", "f0@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    let ack_id = env
+        .sent()
+        .iter()
+        .find(|s| s.rcpts() == ["ann@customer.example"])
+        .unwrap()
+        .header("Message-ID")
+        .unwrap();
+    // a stranger names ticket 1 in mailtix's id shape, without the MAC or with a
+    // MAC copied from the ack but the ticket number changed
+    let forged_mac = ack_id.replacen("mailtix.1.", "mailtix.2.", 1);
+    for (i, refs) in [
+        "<mailtix.1.ack.1.1@example.org>".to_string(),
+        "<mailtix.1.ack.1@example.org>".to_string(),
+        forged_mac,
+    ]
+    .iter()
+    .enumerate()
+    {
+        env.deliver(
+            "support@example.org",
+            "evil@attacker.example",
+            &mail(
+                "evil@attacker.example",
+                "hello",
+                &format!("f{}@attacker.example", i + 1),
+                &format!("In-Reply-To: {refs}\nReferences: {refs}\n"),
+                "b\n",
+            ),
+        )
+        .deliver_code(0);
+        assert_eq!(env.count(1), 1, "{refs} routed to ticket 1");
+        assert_eq!(env.count(i as u32 + 2), 1, "{refs} opened its own ticket");
+    }
+    // our own id verifies without the index
+    env.run(&["reindex"], b"", &[]).code(0);
+    env.deliver(
+        "support@example.org",
+        "ann@customer.example",
+        &mail(
+            "ann@customer.example",
+            "reply to the ack",
+            "f9@x",
+            &format!("In-Reply-To: {ack_id}\n"),
+            "b\n",
+        ),
+    )
+    .deliver_code(0);
+    assert_eq!(env.count(1), 2);
+}
+
+#[test]
+fn incoming_x_mailtix_headers_cannot_fake_a_note_or_a_trace_key() {
+    let env = Env::new();
+    env.deliver(
+        "support@example.org",
+        "ann@customer.example",
+        &mail("ann@customer.example", "x", "n0@x", "", "b\n"),
+    )
+    .deliver_code(0);
+    // a stranger's follow-up that starts like a note and carries a trace key
+    let forged = "X-Mailtix-Event: closed\nX-Mailtix-Key: <no-message-id.0000000000000000@mailtix>\nFrom: evil@attacker.example\nSubject: fake note\n\nhi\n";
+    env.deliver("ticket-1@example.org", "evil@attacker.example", forged)
+        .deliver_code(0);
+    env.run(&["close", "1"], b"", &[]).code(0);
+    let text = String::from_utf8(env.archived(1).unwrap()).unwrap();
+    assert!(
+        text.contains("\nX-Original-Mailtix-Event: closed\nX-Original-Mailtix-Key: <no-message-id.0000000000000000@mailtix>\nFrom: evil@"),
+        "{text}"
+    );
+    let r = env.run(&["list", "--all", "--json"], b"", &[]);
+    r.code(0);
+    let list: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        list[0]["messages"], 2,
+        "the stranger's mail counts, the real close note does not: {}",
+        r.stdout
+    );
+    env.run(&["reindex"], b"", &[]).code(0);
+    let mut index = String::new();
+    for e in fs::read_dir(env.store.join(".mailtix/index")).unwrap() {
+        index.push_str(&fs::read_to_string(e.unwrap().path()).unwrap());
+    }
+    assert!(!index.contains("no-message-id.0000000000000000"), "{index}");
+    assert!(index.contains("no-message-id."), "{index}");
+}
