@@ -508,10 +508,11 @@ impl Admin<'_> {
                 };
                 tickets += 1;
                 for e in list {
-                    if let Some(k) = crate::deliver::stored_key(&e.message) {
-                        self.store.index_add(&k, id)?;
-                        entries += 1;
+                    let keys = crate::deliver::stored_keys(&e.message);
+                    for k in &keys {
+                        self.store.index_add(k, id)?;
                     }
+                    entries += usize::from(!keys.is_empty());
                 }
             }
         }

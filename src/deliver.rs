@@ -101,12 +101,49 @@ pub fn sender(input: &EnvelopeInput, env: &HashMap<String, String>, msg: &Inboun
     }
 }
 
-/// The key a message is deduplicated by: its Message-ID, or for mail without one a
-/// hash of its bytes, which is also written into the stored copy as `X-Mailtix-Key`
-/// so that `reindex` finds it again ([`stored_key`] reads it back).
-fn message_key(msg: &Inbound, normalised: &[u8]) -> (String, Trace) {
+/// The keys a message is indexed under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Keys {
+    /// What a duplicate must match: the Message-ID and a hash of the body, so that a
+    /// mail that only reuses someone's Message-ID is not taken for theirs. Mail without
+    /// a Message-ID: a hash of its bytes.
+    copy: String,
+    /// The Message-ID alone, for threading replies.
+    thread: Option<String>,
+}
+
+/// The body of a normalised or stored message: after the first empty line.
+fn body_of(message: &[u8]) -> &[u8] {
+    if let Some(rest) = message.strip_prefix(b"\n") {
+        return rest;
+    }
+    message
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map_or(&[][..], |p| &message[p + 2..])
+}
+
+/// The copy key of a message with this Message-ID. The body is stored byte for byte,
+/// but the mbox entry may end in one more newline than the input did, so trailing
+/// newlines are left out of the hash: the key can be recomputed from the stored copy.
+fn copy_key(mid: &str, message: &[u8]) -> String {
+    let body = body_of(message);
+    let end = body.iter().rposition(|&b| b != b'\n').map_or(0, |p| p + 1);
+    format!("{mid} body={:016x}", mbox::fnv1a(&body[..end]))
+}
+
+/// The keys a message is deduplicated and threaded by. Mail without a Message-ID gets
+/// a hash of its bytes, which is also written into the stored copy as `X-Mailtix-Key`
+/// so that `reindex` finds it again ([`stored_keys`] reads the keys back).
+fn message_keys(msg: &Inbound, normalised: &[u8]) -> (Keys, Trace) {
     match &msg.message_id {
-        Some(mid) => (mid.clone(), Trace::default()),
+        Some(mid) => (
+            Keys {
+                copy: copy_key(mid, normalised),
+                thread: Some(mid.clone()),
+            },
+            Trace::default(),
+        ),
         None => {
             let h = mbox::fnv1a(normalised);
             let key = format!("no-message-id.{h:016x}@mailtix");
@@ -114,16 +151,27 @@ fn message_key(msg: &Inbound, normalised: &[u8]) -> (String, Trace) {
                 key: Some(key.clone()),
                 ..Trace::default()
             };
-            (key, trace)
+            (
+                Keys {
+                    copy: key,
+                    thread: None,
+                },
+                trace,
+            )
         }
     }
 }
 
-/// The key a stored message (as `mbox::read` returns it) is indexed by: the same key
-/// [`message_key`] gave it on delivery.
-pub fn stored_key(message: &[u8]) -> Option<String> {
-    let m = inbound::parse(message).ok()?;
-    m.message_id.or_else(|| Trace::parse(message).key)
+/// Every key a stored message (as `mbox::read` returns it) is indexed by: the same
+/// keys [`message_keys`] gave it on delivery (the copy key first).
+pub fn stored_keys(message: &[u8]) -> Vec<String> {
+    let Ok(m) = inbound::parse(message) else {
+        return Vec::new();
+    };
+    match m.message_id {
+        Some(mid) => vec![copy_key(&mid, message), mid],
+        None => Trace::parse(message).key.into_iter().collect(),
+    }
 }
 
 /// Everything deliver needs from outside.
@@ -198,7 +246,9 @@ pub fn deliver(
         )));
     }
     let normalised = mbox::normalise(raw);
-    let msg = inbound::parse(&normalised)?;
+    let mut msg = inbound::parse(&normalised)?;
+    let (keys, trace) = message_keys(&msg, &normalised);
+    msg.copy_key = Some(keys.copy.clone());
     if let Some(line) = mbox::long_line_hazard(&normalised) {
         return Err(DeliverError::NotMail(format!(
             "line {line} is longer than 8191 bytes and would split the mailbox in mail readers (RFC 5322 allows 998)"
@@ -208,6 +258,16 @@ pub fn deliver(
     let sender = sender(input, cx.env, &msg);
     cx.store.init().map_err(DeliverError::temp)?;
     cx.store.check_safe().map_err(DeliverError::temp)?;
+    // Tickets that hold another message under this Message-ID: this one is stored too.
+    let reused_id: Vec<u32> = match keys.thread.as_deref() {
+        Some(mid) => {
+            let copies = cx.store.tickets_of(&keys.copy);
+            let mut t = cx.store.tickets_of(mid);
+            t.retain(|id| !copies.contains(id));
+            t
+        }
+        None => Vec::new(),
+    };
     let route = route::route(cfg, &target, &msg, cx.store)?;
     if let Route::Bounce { id, mac, .. } = &route {
         let secret = cx.store.secret().map_err(DeliverError::temp)?;
@@ -219,7 +279,7 @@ pub fn deliver(
         }
     }
 
-    let (key, trace) = message_key(&msg, &normalised);
+    let key = keys.copy.as_str();
     let trace_bytes = trace.to_bytes();
     let from_line = mbox::from_line(sender.address(), cx.now);
     let entry = mbox::Encoded {
@@ -232,10 +292,10 @@ pub fn deliver(
 
     // ------------------------------------------------------------ commit
     let committed = match &route {
-        Route::New => commit_new(cx, &entry, &key, None)?,
+        Route::New => commit_new(cx, &entry, key, None)?,
         Route::Append { id, .. } => {
             let mut l = cx.lock(*id)?;
-            if l.holds(&key) {
+            if l.holds(key) {
                 Committed::Duplicate(*id)
             } else if l.state() == State::Closed && person && closed_too_long(cx, *id) {
                 drop(l);
@@ -250,9 +310,9 @@ pub fn deliver(
                     trace: &trace,
                     message: &normalised,
                 };
-                commit_new(cx, &entry, &key, Some(*id))?
+                commit_new(cx, &entry, key, Some(*id))?
             } else {
-                l.append(&entry, &key).map_err(DeliverError::temp)?;
+                l.append(&entry, key).map_err(DeliverError::temp)?;
                 let mut reopened = false;
                 if l.state() == State::Closed && person {
                     // Past the commit point: a failed move is reported, never retried.
@@ -263,10 +323,10 @@ pub fn deliver(
         }
         Route::Bounce { id, .. } => {
             let mut l = cx.lock(*id)?;
-            if l.holds(&key) {
+            if l.holds(key) {
                 Committed::Duplicate(*id)
             } else {
-                l.append(&entry, &key).map_err(DeliverError::temp)?;
+                l.append(&entry, key).map_err(DeliverError::temp)?;
                 Committed::Bounce(*id)
             }
         }
@@ -277,12 +337,12 @@ pub fn deliver(
                 None
             };
             let mut l = cx.lock(*id)?;
-            if l.holds(&key) {
+            if l.holds(key) {
                 Committed::Duplicate(*id)
             } else {
                 let allowed =
                     policy::may_close(cfg, *id, &sender, &msg, token.as_deref(), secret.as_deref());
-                l.append(&entry, &key).map_err(DeliverError::temp)?;
+                l.append(&entry, key).map_err(DeliverError::temp)?;
                 let refused = match allowed {
                     Ok(()) => l
                         .move_to(State::Closed)
@@ -295,6 +355,7 @@ pub fn deliver(
         }
     };
     // ------------------------------------------------------------ committed
+    index_thread_key(cx, &keys, &committed);
     let facts = Facts {
         msg: &msg,
         normalised: &normalised,
@@ -302,8 +363,30 @@ pub fn deliver(
         rcpt: &rcpt,
         route: &route,
         automatic,
+        reused_id: &reused_id,
     };
     Ok(after_commit(cx, &facts, committed))
+}
+
+/// The copy key went into the index with the commit (the crash-repair record names
+/// it); the Message-ID is indexed after it, for threading. A crash in between loses
+/// only threading until `reindex`, and a redelivery (a duplicate) puts it back.
+fn index_thread_key(cx: &Context<'_>, keys: &Keys, committed: &Committed) {
+    let id = match committed {
+        Committed::New { id, .. }
+        | Committed::Appended { id, .. }
+        | Committed::Closed { id, .. }
+        | Committed::Bounce(id)
+        | Committed::Duplicate(id) => *id,
+    };
+    if let Some(mid) = &keys.thread
+        && !cx.store.tickets_of(mid).contains(&id)
+        && let Err(e) = cx.store.index_add(mid, id)
+    {
+        let _ = cx
+            .store
+            .log(&format!("ticket {id}: index not updated: {e}"));
+    }
 }
 
 /// True when `reopen_within_days` is set and ticket `id` has been closed (quiet) for
@@ -369,6 +452,8 @@ struct Facts<'a> {
     rcpt: &'a str,
     route: &'a Route,
     automatic: Option<String>,
+    /// Tickets that already held another message with this Message-ID.
+    reused_id: &'a [u32],
 }
 
 /// The requester of ticket `id` (Reply-To, else From, of its first message) and that
@@ -426,6 +511,13 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
     }
     if let Some(a) = &f.automatic {
         notes.push(format!("automatic: {a}"));
+    }
+    if !matches!(committed, Committed::Duplicate(_))
+        && let Some(other) = f.reused_id.first()
+    {
+        notes.push(format!(
+            "ticket {other} already holds another message with this Message-ID; stored anyway"
+        ));
     }
 
     // Notices run after the commit; a panic in them must not turn into a retry.
@@ -742,5 +834,54 @@ fn send_raw(cx: &Context<'_>, ticket: u32, to: &str, bytes: &[u8], what: &str) -
     match cx.mailer.send(&env, bytes) {
         Ok(()) => format!("{what} sent"),
         Err(e) => format!("{what} failed: {}", notify::clean(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys deliver gives a message, and those reindex reads back from its copy.
+    fn both(raw: &[u8], trace: &[u8]) -> (Vec<String>, Vec<String>) {
+        let normalised = mbox::normalise(raw.to_vec());
+        let msg = inbound::parse(&normalised).unwrap();
+        let (keys, t) = message_keys(&msg, &normalised);
+        let trace = [trace, &t.to_bytes()[..]].concat();
+        let stored = mbox::encode(b"From a Sun Nov 22 07:46:08 2026\n", &trace, &normalised);
+        let back = mbox::read(&stored).unwrap().remove(0);
+        let given = [Some(keys.copy), keys.thread]
+            .into_iter()
+            .flatten()
+            .collect();
+        (given, stored_keys(&back.message))
+    }
+
+    #[test]
+    fn reindex_reads_back_the_keys_deliver_gave() {
+        for raw in [
+            &b"Message-ID: <a@x>\nSubject: s\n\nbody\n"[..],
+            b"Message-ID: <a@x>\nStatus: RO\nX-Mailtix-Event: x\n\nno final newline",
+            b"Message-ID: <a@x>\n\nthree\n\n\n",
+            b"Message-ID: <a@x>\r\n\r\nFrom me\r\n>From you\r\n",
+            b"Message-ID: <a@x>\nSubject: headers only\n",
+            b"Subject: no id\n\nbody\n",
+        ] {
+            let (given, read) = both(raw, b"X-Mailtix-Previous-Ticket: 3\n");
+            assert_eq!(given, read, "{}", String::from_utf8_lossy(raw));
+            assert!(!given.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_copy_key_is_the_message_id_and_the_body() {
+        let key = |raw: &[u8]| both(raw, b"").0[0].clone();
+        let a = key(b"Message-ID: <a@x>\nDelivered-To: support@x\n\nbody\n");
+        assert_eq!(
+            a,
+            key(b"Message-ID: <a@x>\nDelivered-To: ticket-1@x\n\nbody\n")
+        );
+        assert_ne!(a, key(b"Message-ID: <a@x>\n\nother body\n"));
+        assert_ne!(a, key(b"Message-ID: <b@x>\n\nbody\n"));
+        assert!(a.starts_with("a@x body="), "{a}");
     }
 }

@@ -28,6 +28,10 @@ pub struct Inbound {
     pub recipient_candidates: Vec<String>,
     /// Why this mail is automatic or bulk, judged from its headers alone.
     pub auto_reason: Option<String>,
+    /// The key a stored copy of this very message is indexed by (its Message-ID and a
+    /// hash of its body), set by deliver: routing by the message's own id asks where
+    /// such a copy is, since anyone can reuse a bare Message-ID.
+    pub copy_key: Option<String>,
 }
 
 /// Checks that `msg` (already normalised) is a mail message: not empty, and starting
@@ -145,6 +149,7 @@ fn from_message(m: &Message<'_>) -> Inbound {
         return_path,
         recipient_candidates: candidates,
         auto_reason: auto_reason(m),
+        copy_key: None,
     }
 }
 

@@ -5,9 +5,10 @@
 //! 1. `ticket-N-close@` closes N (if allowed) and files the mail in N.
 //! 2. `ticket-N@` files the mail in N.
 //! 3. `support@` with `[issueN]` in the Subject files it in N.
-//! 4. `support@` whose own Message-ID, In-Reply-To or References names a message of a
-//!    ticket (one it stores or one mailtix sent), or whose To/Cc names `ticket-N@`,
-//!    files it in that ticket. Never by subject text.
+//! 4. `support@` whose own copy (Message-ID and body) is stored in a ticket, whose
+//!    In-Reply-To or References names a message of a ticket (one it stores or one
+//!    mailtix sent), or whose To/Cc names `ticket-N@`, files it in that ticket. Never
+//!    by subject text.
 //! 5. `support@` otherwise opens a new ticket.
 //! 6. Anything else is not ours (67), and so is a ticket that does not exist.
 
@@ -128,9 +129,11 @@ pub fn route(
                     why: Why::SubjectTag,
                 });
             }
-            let ids = msg
-                .message_id
-                .iter()
+            // The message's own id: where a stored copy of it is (deliver's copy key),
+            // else its bare Message-ID.
+            let own = msg.copy_key.as_ref().or(msg.message_id.as_ref());
+            let ids = own
+                .into_iter()
                 .chain(msg.in_reply_to.iter())
                 .chain(msg.references.iter().rev());
             let key = lookup.message_id_key();
@@ -210,6 +213,7 @@ mod tests {
                 ("known@x", 3),
                 ("gone@x", 99),
                 ("mailtix.1.ack.77@example.org", 1),
+                ("known@x body=1", 3),
             ]),
         };
         use Route::*;
@@ -338,6 +342,24 @@ mod tests {
                 "index entry for a deleted ticket is ignored",
                 s.clone(),
                 msg("x", None, &["gone@x"], &[], &[]),
+                Ok(New),
+            ),
+            (
+                "a copy of a stored message finds its ticket",
+                s.clone(),
+                Inbound {
+                    copy_key: Some("known@x body=1".into()),
+                    ..msg("x", Some("mid@x"), &[], &[], &[])
+                },
+                Ok(append(3, State::Open, Why::Thread)),
+            ),
+            (
+                "a reused Message-ID with another body is not a copy",
+                s.clone(),
+                Inbound {
+                    copy_key: Some("known@x body=2".into()),
+                    ..msg("x", Some("known@x"), &[], &[], &[])
+                },
                 Ok(New),
             ),
             (

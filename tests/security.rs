@@ -245,3 +245,71 @@ fn incoming_x_mailtix_headers_cannot_fake_a_note_or_a_trace_key() {
     assert!(!index.contains("no-message-id.0000000000000000"), "{index}");
     assert!(index.contains("no-message-id."), "{index}");
 }
+
+#[test]
+fn a_reused_message_id_with_another_body_is_stored_but_a_real_copy_is_not() {
+    let env = Env::new();
+    // the attacker sends first, with the Message-ID the victim's mail will carry
+    env.deliver(
+        "support@example.org",
+        "evil@attacker.example",
+        &mail(
+            "evil@attacker.example",
+            "decoy",
+            "victim-1@customer.example",
+            "",
+            "decoy\n",
+        ),
+    )
+    .deliver_code(0);
+    env.clear_sent();
+    let real = mail(
+        "ann@customer.example",
+        "Printer on fire",
+        "victim-1@customer.example",
+        "",
+        "It burns.\n",
+    );
+    let r = env.deliver("support@example.org", "ann@customer.example", &real);
+    r.deliver_code(0);
+    assert!(r.stderr.contains(": new ("), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("another message with this Message-ID"),
+        "{}",
+        r.stderr
+    );
+    assert!(env.log().contains("another message with this Message-ID"));
+    assert_eq!(env.count(1), 1, "not filed in the attacker's ticket");
+    assert!(env.ticket_text(2).contains("It burns."));
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"]),
+        "the victim is acknowledged"
+    );
+    // the real mail again: an Exim retry, a copy to ticket-2@ with other envelope
+    // headers, a Bcc copy to support@; also after a reindex
+    let to_ticket = format!("Delivered-To: ticket-2@example.org\n{real}");
+    let bcc =
+        format!("Delivered-To: support@example.org\nX-Original-To: support@example.org\n{real}");
+    for (rcpt, m) in [
+        ("support@example.org", real.as_str()),
+        ("ticket-2@example.org", to_ticket.as_str()),
+        ("support@example.org", bcc.as_str()),
+    ] {
+        let r = env.deliver(rcpt, "ann@customer.example", m);
+        r.deliver_code(0);
+        assert!(r.stderr.contains("ticket 2: duplicate"), "{}", r.stderr);
+    }
+    env.run(&["reindex"], b"", &[]).code(0);
+    let r = env.deliver("ticket-2@example.org", "ann@customer.example", &to_ticket);
+    r.deliver_code(0);
+    assert!(r.stderr.contains("ticket 2: duplicate"), "{}", r.stderr);
+    assert_eq!(env.count(2), 1);
+    assert!(!env.store.join("3").exists());
+    // another body under the same id, to the victim's own ticket, is kept too
+    let third = real.replace("It burns.", "Still burning.");
+    env.deliver("ticket-2@example.org", "ann@customer.example", &third)
+        .deliver_code(0);
+    assert_eq!(env.count(2), 2);
+}
