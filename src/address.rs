@@ -25,10 +25,15 @@ pub enum Target {
     Close(u32, Option<String>),
     /// `ticket-N-bounce-MAC@`: the envelope sender of mail mailtix sent about N.
     Bounce(u32, String),
+    /// `ticket-N-reply-TOKEN@`: the secret Reply-To of admin notices. An admin's mail
+    /// to it is filed in N and, with `relay_admin_replies`, sent on to the requester.
+    Reply(u32, String),
 }
 
 /// The fixed local-part word of bounce addresses.
 pub const BOUNCE_WORD: &str = "-bounce-";
+/// The fixed local-part word of reply addresses.
+pub const REPLY_WORD: &str = "-reply-";
 
 /// Hex tokens in addresses: lowercase or uppercase hex digits only, 1 to 64 of them.
 fn is_hex_token(t: &str) -> bool {
@@ -68,6 +73,12 @@ pub fn target(cfg: &Config, addr: &str) -> Option<Target> {
         let id = parse_id(&rest[..pos])?;
         let mac = &rest[pos + BOUNCE_WORD.len()..];
         return is_hex_token(mac).then(|| Target::Bounce(id, mac.to_string()));
+    }
+    // ticket-N-reply-TOKEN@
+    if let Some(pos) = rest.find(REPLY_WORD) {
+        let id = parse_id(&rest[..pos])?;
+        let token = &rest[pos + REPLY_WORD.len()..];
+        return is_hex_token(token).then(|| Target::Reply(id, token.to_string()));
     }
     // ticket-N-close@ or ticket-N-close-TOKEN@
     let pos = rest.find(&cfg.close_suffix)?;
@@ -157,6 +168,14 @@ mod tests {
             ("ticket-012-bounce-00ff@example.org", None),
             ("ticket-12-close-zz@example.org", None),
             ("ticket-12-reopen@example.org", None),
+            (
+                "Ticket-12-Reply-00AB@example.org",
+                Some(Target::Reply(12, "00ab".into())),
+            ),
+            ("ticket-12-reply-@example.org", None),
+            ("ticket-12-reply@example.org", None),
+            ("ticket-12-reply-zz@example.org", None),
+            ("ticket-012-reply-00ab@example.org", None),
             ("ticket-0012@example.org", None),
             ("ticket--1@example.org", None),
             ("ticket-../x@example.org", None),

@@ -32,8 +32,12 @@ struct RawConfig {
     max_message_size: Option<u64>,
     /// When true, the close address carries a token derived from a secret.
     close_token: Option<bool>,
-    /// Send an admin's mail to ticket-N@ on to the requester (answering from any client).
+    /// Send an admin's answer to a notice (mail to the notice's secret Reply-To,
+    /// ticket-N-reply-TOKEN@) on to the requester: answering from any client.
     relay_admin_replies: Option<bool>,
+    /// Most relayed answers in an hour, over all tickets; past it an answer is only
+    /// filed, and the admins are told.
+    relay_per_hour: Option<u32>,
     /// Mail to a ticket closed longer than this opens a new ticket instead of reopening.
     reopen_within_days: Option<u32>,
     /// Tell the requester when their ticket is closed.
@@ -169,6 +173,7 @@ pub struct Config {
     pub close_token: bool,
     pub transport: Transport,
     pub relay_admin_replies: bool,
+    pub relay_per_hour: u32,
     pub reopen_within_days: Option<u32>,
     pub notify_on_close: bool,
     /// false: `[bounces] mode = "log"`, bounces are only recorded.
@@ -298,6 +303,7 @@ impl Config {
             close_token: raw.close_token.unwrap_or(false),
             transport,
             relay_admin_replies: raw.relay_admin_replies.unwrap_or(false),
+            relay_per_hour: raw.relay_per_hour.unwrap_or(20),
             reopen_within_days: raw.reopen_within_days,
             notify_on_close: raw.notify_on_close.unwrap_or(false),
             bounces_enforce,
@@ -484,6 +490,7 @@ mod tests {
         let d = Config::parse("", Path::new("/"), None).unwrap();
         assert!(d.bounces_enforce && d.bounce_hard_limit == 1 && d.acks_per_sender_per_hour == 5);
         assert!(!d.relay_admin_replies && !d.notify_on_close && d.reopen_within_days.is_none());
+        assert_eq!(d.relay_per_hour, 20);
     }
 
     #[test]

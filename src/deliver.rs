@@ -362,6 +362,7 @@ pub fn deliver(
         sender: &sender,
         rcpt: &rcpt,
         route: &route,
+        target: &target,
         automatic,
         reused_id: &reused_id,
     };
@@ -451,6 +452,7 @@ struct Facts<'a> {
     sender: &'a Sender,
     rcpt: &'a str,
     route: &'a Route,
+    target: &'a Target,
     automatic: Option<String>,
     /// Tickets that already held another message with this Message-ID.
     reused_id: &'a [u32],
@@ -503,7 +505,7 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
     }
     if let Route::Append { why, .. } = f.route {
         match why {
-            Why::Address => {}
+            Why::Address | Why::Reply => {}
             Why::SubjectTag => notes.push("matched by the subject tag".into()),
             Why::Thread => notes.push("matched by In-Reply-To/References".into()),
             Why::AlsoAddressed => notes.push("also addressed to the ticket".into()),
@@ -570,16 +572,27 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                 } else if f.automatic.is_none() && !from_admin {
                     notice = Some((NoticeKind::Followup, None));
                 }
-                if cfg.relay_admin_replies
-                    && matches!(
-                        f.route,
-                        Route::Append {
-                            why: Why::Address,
-                            ..
+                // Only mail to the secret reply address is ever relayed; plain
+                // ticket-N@ mail is filed, whoever it claims to come from.
+                if let Target::Reply(_, token) = f.target {
+                    let reopened = if *reopened {
+                        "; the ticket was reopened"
+                    } else {
+                        ""
+                    };
+                    match relay_admin_reply(cx, *id, f, token) {
+                        Some(Relay::Sent(line)) => {
+                            notice = Some((NoticeKind::Relayed, Some(format!("{line}{reopened}"))));
+                            out.push(line);
                         }
-                    )
-                {
-                    out.extend(relay_admin_reply(cx, *id, f));
+                        Some(Relay::Refused(why)) => {
+                            let line = format!("not relayed: {why}");
+                            notice =
+                                Some((NoticeKind::RefusedRelay, Some(format!("{line}{reopened}"))));
+                            out.push(line);
+                        }
+                        None => {}
+                    }
                 }
             }
             Committed::Closed { id, refused: None } => {
@@ -632,12 +645,21 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
             let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
             let preview = notify::preview(head, 12, 1200);
             let close_address = close_address(cx, ticket);
+            let reply_address = if cfg.relay_admin_replies {
+                cx.store
+                    .secret()
+                    .ok()
+                    .map(|s| policy::reply_address(cfg, &s, ticket))
+            } else {
+                None
+            };
             let facts = NoticeFacts {
                 kind,
                 sender: &sender_text(sender, msg),
                 preview: &preview,
                 detail: detail.as_deref(),
                 close_address: &close_address,
+                reply_address: reply_address.as_deref(),
             };
             if let Some(built) = notify::admin_notice(cfg, ticket, msg, &facts, cx.now, &cx.ids()) {
                 out.push(send(cx, ticket, built, "notice to admins"));
@@ -715,17 +737,43 @@ pub fn run_hooks(
     hooks::run(&cx.cfg.hooks, &ev, minute)
 }
 
-/// relay_admin_replies: an admin's mail to ticket-N@ that does not include the
-/// requester goes on to the requester, from ticket-N@.
-fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>) -> Option<String> {
+/// What became of an answer sent to a ticket's reply address.
+enum Relay {
+    /// Sent on to the requester: the log line.
+    Sent(String),
+    /// Filed only, for a reason the admins should hear.
+    Refused(String),
+}
+
+/// relay_admin_replies: an admin's answer to a notice (mail to the ticket's secret
+/// reply address) that does not include the requester goes on to the requester, from
+/// ticket-N@. Anyone can forge the envelope sender and From that are checked here too;
+/// the token in the address is what proves the mail answers a notice. `None`: filed,
+/// nothing to tell.
+fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>, token: &str) -> Option<Relay> {
     let cfg = cx.cfg;
-    let env_admin = f.sender.address().is_some_and(|a| cfg.is_admin(a));
-    let from_admin = f.msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr));
-    if !env_admin || !from_admin || f.automatic.is_some() {
+    let secret = match cx.store.secret() {
+        Ok(s) => s,
+        Err(e) => return Some(Relay::Refused(format!("the secret is unreadable: {e}"))),
+    };
+    if !policy::reply_token_matches(&secret, id, token) {
+        return Some(Relay::Refused("the reply address has a wrong token".into()));
+    }
+    if !cfg.relay_admin_replies || f.automatic.is_some() {
         return None;
     }
+    let env = f.sender.address().unwrap_or("<>");
+    if !cfg.is_admin(env) {
+        return Some(Relay::Refused(format!(
+            "envelope sender {env:?} is not an admin"
+        )));
+    }
+    let from = f.msg.from.as_ref().map_or("", |m| m.addr.as_str());
+    if !cfg.is_admin(from) {
+        return Some(Relay::Refused(format!("From {from:?} is not an admin")));
+    }
     let Some((to, _)) = requester(cx, id) else {
-        return Some("not relayed: the ticket's requester is unknown".into());
+        return Some(Relay::Refused("the ticket's requester is unknown".into()));
     };
     if cfg.is_admin(&to.addr) || address::target(cfg, &to.addr).is_some() {
         return None;
@@ -738,10 +786,21 @@ fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>) -> Option<String>
     if included {
         return None;
     }
-    let built = notify::relay(cfg, id, f.msg, f.normalised, &to, cx.now, &cx.ids());
-    Some(match built {
-        Ok(bytes) => send_raw(cx, id, &to.addr, &bytes, &format!("relayed to {}", to.addr)),
-        Err(e) => format!("not relayed: {e}"),
+    match cx.store.take_relay(cx.now.timestamp(), cfg.relay_per_hour) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Some(Relay::Refused(format!(
+                "{} answers were relayed in the last hour (relay_per_hour)",
+                cfg.relay_per_hour
+            )));
+        }
+        Err(e) => return Some(Relay::Refused(format!("relay count: {e}"))),
+    }
+    let sent = notify::relay(cfg, id, f.msg, f.normalised, &to, cx.now, &cx.ids())
+        .and_then(|bytes| send_raw(cx, id, &to.addr, &bytes));
+    Some(match sent {
+        Ok(()) => Relay::Sent(format!("relayed to {}", to.addr)),
+        Err(e) => Relay::Refused(format!("relaying to {}: {e}", to.addr)),
     })
 }
 
@@ -822,19 +881,12 @@ fn send(
     }
 }
 
-fn send_raw(cx: &Context<'_>, ticket: u32, to: &str, bytes: &[u8], what: &str) -> String {
-    let rcpt: lettre::Address = match to.parse() {
-        Ok(a) => a,
-        Err(e) => return format!("{what} not sent: {e}"),
-    };
-    let env = match envelope(cx, ticket, &[rcpt]) {
-        Ok(e) => e,
-        Err(e) => return format!("{what} not sent: {e}"),
-    };
-    match cx.mailer.send(&env, bytes) {
-        Ok(()) => format!("{what} sent"),
-        Err(e) => format!("{what} failed: {}", notify::clean(&e)),
-    }
+fn send_raw(cx: &Context<'_>, ticket: u32, to: &str, bytes: &[u8]) -> Result<(), String> {
+    let rcpt: lettre::Address = to.parse().map_err(|e| format!("not sent: {e}"))?;
+    let env = envelope(cx, ticket, &[rcpt]).map_err(|e| format!("not sent: {e}"))?;
+    cx.mailer
+        .send(&env, bytes)
+        .map_err(|e| format!("sending failed: {}", notify::clean(&e)))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //!   headers.rs   the trace headers in front of a stored message           pure
 //!   store.rs     lock (fcntl + dotlock), append, fsync, create, rename   the only fs module
 //!   ── commit point: the message is on disk ──
-//!   policy.rs    who gets an ack, who may close, VERP and close tokens    pure
+//!   policy.rs    who gets an ack, who may close, VERP, close/reply tokens pure
 //!   notify.rs    acknowledgement, admin notice, close notice, relay       pure
 //!   bounce.rs    reading RFC 3464 and classic bounces                     pure
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender

@@ -22,6 +22,10 @@ pub enum NoticeKind {
     Followup,
     Reopened,
     RefusedClose,
+    /// An admin's answer went on to the requester.
+    Relayed,
+    /// Mail to the reply address was filed but not sent on.
+    RefusedRelay,
 }
 
 impl NoticeKind {
@@ -31,6 +35,8 @@ impl NoticeKind {
             NoticeKind::Followup => "follow-up",
             NoticeKind::Reopened => "reopened",
             NoticeKind::RefusedClose => "close refused",
+            NoticeKind::Relayed => "answer relayed",
+            NoticeKind::RefusedRelay => "relay refused",
         }
     }
 }
@@ -133,10 +139,20 @@ impl<'a> Common<'a> {
         subject: String,
         auto: &str,
     ) -> Result<lettre::message::MessageBuilder, String> {
+        self.builder_replying_to(subject, auto, &self.cfg.ticket_address(self.id))
+    }
+
+    /// From the ticket address, with replies going to `reply_to`.
+    fn builder_replying_to(
+        &self,
+        subject: String,
+        auto: &str,
+        reply_to: &str,
+    ) -> Result<lettre::message::MessageBuilder, String> {
         let ticket = mailbox(None, &self.cfg.ticket_address(self.id))?;
         let mut b = Message::builder()
-            .from(ticket.clone())
-            .reply_to(ticket)
+            .from(ticket)
+            .reply_to(mailbox(None, reply_to)?)
             .subject(subject)
             .date(self.now.into())
             .message_id(Some(format!("<{}>", self.message_id)))
@@ -202,6 +218,9 @@ pub struct NoticeFacts<'a> {
     /// One more line, for example why a close was refused.
     pub detail: Option<&'a str>,
     pub close_address: &'a str,
+    /// The ticket's secret reply address (`relay_admin_replies`): the notice's Reply-To,
+    /// so that answering the notice from any client relays the answer.
+    pub reply_address: Option<&'a str>,
 }
 
 /// The admin notice about ticket `id`, to every admin. `None` when there are no admins.
@@ -223,7 +242,10 @@ pub fn admin_notice(
             facts.kind.word(),
             tagged_subject(cfg, id, &msg.subject)
         );
-        let mut b = c.builder(subject, "auto-generated")?;
+        let mut b = match facts.reply_address {
+            Some(r) => c.builder_replying_to(subject, "auto-generated", r)?,
+            None => c.builder(subject, "auto-generated")?,
+        };
         for a in &cfg.admins {
             b = b.to(mailbox(None, a)?);
         }
@@ -242,10 +264,13 @@ pub fn admin_notice(
             body.push_str(&line.replace('\r', ""));
             body.push('\n');
         }
-        body.push_str(&format!(
-            "\nReplies to this mail are filed in ticket {id}.\nClose: {}\n",
-            facts.close_address
-        ));
+        body.push_str(&match facts.reply_address {
+            Some(_) => format!(
+                "\nReplies to this mail are filed in ticket {id} and sent on to its requester.\n"
+            ),
+            None => format!("\nReplies to this mail are filed in ticket {id}.\n"),
+        });
+        body.push_str(&format!("Close: {}\n", facts.close_address));
         b.header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| e.to_string())
@@ -548,6 +573,7 @@ mod tests {
             preview: "first line\nsecond\n",
             detail: None,
             close_address: "ticket-3-close@example.org",
+            reply_address: None,
         };
         let n = admin_notice(&cfg(), 3, &m, &facts, now, &ids("u"))
             .unwrap()
@@ -563,6 +589,23 @@ mod tests {
             n.envelope().to().iter().map(|a| a.to_string()).collect();
         envelope_to.sort();
         assert_eq!(envelope_to, ["boss@admin.net", "two@admin.net"]);
+        assert!(h.contains("Reply-To: ticket-3@example.org\r\n"), "{h}");
+        let relaying = NoticeFacts {
+            reply_address: Some("ticket-3-reply-00ff00ff00ff00ff@example.org"),
+            ..facts
+        };
+        let r = text(
+            &admin_notice(&cfg(), 3, &m, &relaying, now, &ids("u"))
+                .unwrap()
+                .unwrap(),
+        );
+        let rh = header_block(&r);
+        assert!(rh.contains("From: ticket-3@example.org\r\n"), "{rh}");
+        assert!(
+            rh.contains("Reply-To: ticket-3-reply-00ff00ff00ff00ff@example.org\r\n"),
+            "{rh}"
+        );
+        assert!(r.contains("sent on to its requester"), "{r}");
         let no_admins = Config::parse("", Path::new("/"), None).unwrap();
         assert!(admin_notice(&no_admins, 3, &m, &facts, now, &ids("u")).is_none());
     }

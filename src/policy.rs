@@ -132,6 +132,23 @@ pub fn bounce_address(cfg: &Config, secret: &[u8], id: u32) -> String {
     )
 }
 
+/// Ticket N's reply address, `ticket-N-reply-TOKEN@DOMAIN`: the Reply-To of admin
+/// notices, and the only address whose mail is relayed to the requester.
+pub fn reply_address(cfg: &Config, secret: &[u8], id: u32) -> String {
+    format!(
+        "{}{id}{}{}@{}",
+        cfg.ticket_prefix,
+        crate::address::REPLY_WORD,
+        token(secret, "reply", id),
+        cfg.domain
+    )
+}
+
+/// True when `token` is ticket N's reply token (compared in constant time).
+pub fn reply_token_matches(secret: &[u8], id: u32, token: &str) -> bool {
+    token_matches(secret, "reply", id, token)
+}
+
 /// True when `mac` is ticket N's bounce MAC (compared in constant time).
 pub fn bounce_mac_matches(secret: &[u8], id: u32, mac: &str) -> bool {
     token_matches(secret, "bounce", id, mac)
@@ -298,6 +315,27 @@ mod tests {
         assert!(!bounce_mac_matches(b"key", 8, mac));
         assert!(!bounce_mac_matches(b"other", 7, mac));
         assert_ne!(mac, close_token(b"key", 7));
+    }
+
+    #[test]
+    fn reply_addresses_verify_and_differ_from_the_other_tokens() {
+        let c = cfg("");
+        let a = reply_address(&c, b"key", 7);
+        let t = a
+            .strip_prefix("ticket-7-reply-")
+            .unwrap()
+            .strip_suffix("@example.org")
+            .unwrap();
+        assert_eq!(
+            crate::address::target(&c, &a),
+            Some(crate::address::Target::Reply(7, t.into()))
+        );
+        assert!(reply_token_matches(b"key", 7, t));
+        assert!(!reply_token_matches(b"key", 8, t));
+        assert!(!reply_token_matches(b"other", 7, t));
+        assert!(!reply_token_matches(b"key", 7, &t[..15]));
+        assert_ne!(t, close_token(b"key", 7));
+        assert!(!bounce_mac_matches(b"key", 7, t));
     }
 
     #[test]

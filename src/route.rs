@@ -3,7 +3,7 @@
 //!
 //! First match wins (SPEC "Routing"):
 //! 1. `ticket-N-close@` closes N (if allowed) and files the mail in N.
-//! 2. `ticket-N@` files the mail in N.
+//! 2. `ticket-N@` and `ticket-N-reply-TOKEN@` file the mail in N.
 //! 3. `support@` with `[issueN]` in the Subject files it in N.
 //! 4. `support@` whose own copy (Message-ID and body) is stored in a ticket, whose
 //!    In-Reply-To or References names a message of a ticket (one it stores or one
@@ -50,6 +50,8 @@ pub trait Lookup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
     Address,
+    /// The ticket's secret reply address (token not yet checked).
+    Reply,
     SubjectTag,
     Thread,
     AlsoAddressed,
@@ -120,6 +122,11 @@ pub fn route(
             id: *id,
             state: existing(*id)?,
             why: Why::Address,
+        }),
+        Target::Reply(id, _) => Ok(Route::Append {
+            id: *id,
+            state: existing(*id)?,
+            why: Why::Reply,
         }),
         Target::Support => {
             if let Some(id) = address::subject_tag(&cfg.subject_tag, &msg.subject) {
@@ -248,6 +255,18 @@ mod tests {
                 "no such ticket even when the Message-ID is stored",
                 Target::Ticket(9),
                 msg("", Some("known@x"), &[], &[], &[]),
+                Err(67),
+            ),
+            (
+                "reply address",
+                Target::Reply(1, "00".into()),
+                msg("", None, &[], &[], &[]),
+                Ok(append(1, State::Open, Why::Reply)),
+            ),
+            (
+                "reply address, no such ticket",
+                Target::Reply(9, "00".into()),
+                msg("", None, &[], &[], &[]),
                 Err(67),
             ),
             (

@@ -528,6 +528,30 @@ impl Store {
         Ok(true)
     }
 
+    /// The relay cap: true (and counted) when fewer than `limit` answers were relayed
+    /// in the hour before `now`, over all tickets. `.mailtix/relays` holds one unix
+    /// time per relay and is rewritten with the last hour only, so it stays at most
+    /// `limit` lines long.
+    pub fn take_relay(&self, now: i64, limit: u32) -> io::Result<bool> {
+        let mut f = self.locked_state_file("relays")?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        let mut recent: Vec<i64> = text
+            .lines()
+            .filter_map(|l| l.trim().parse::<i64>().ok())
+            .filter(|&t| now - t < 3600)
+            .collect();
+        if recent.len() as u64 >= u64::from(limit) {
+            return Ok(false);
+        }
+        recent.push(now);
+        let kept: String = recent.iter().map(|t| format!("{t}\n")).collect();
+        f.set_len(0)?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(kept.as_bytes())?;
+        Ok(true)
+    }
+
     fn append_line(&self, name: &str, line: &str) -> io::Result<()> {
         append_to(&self.state_dir().join(name), &format!("{line}\n"))
     }

@@ -15,6 +15,19 @@ fn new_ticket_from(env: &Env, who: &str, mid: &str) -> crate::support::Run {
     r
 }
 
+/// The Reply-To of the admin notice about ticket 1: its secret reply address.
+fn reply_address_of(env: &Env) -> String {
+    let reply = env
+        .sent()
+        .iter()
+        .find(|s| s.rcpts() == [ADMIN])
+        .expect("an admin notice")
+        .header("Reply-To")
+        .unwrap();
+    assert!(reply.starts_with("ticket-1-reply-"), "{reply}");
+    reply
+}
+
 fn verp_of(env: &Env, ticket: u32) -> String {
     env.sent()
         .iter()
@@ -340,15 +353,20 @@ fn a_slow_or_failing_hook_never_changes_the_outcome() {
 fn admin_replies_are_relayed_to_the_requester_when_asked() {
     let env = Env::with_config("relay_admin_replies = true");
     new_ticket_from(&env, "Ann <ann@customer.example>", "rq@x");
+    let reply = reply_address_of(&env);
     env.clear_sent();
     let answer = format!(
-        "From: {ADMIN}\nTo: ticket-1@example.org\nSubject: Re: Printer on fire\nMessage-ID: <answer@admin.example>\nIn-Reply-To: <rq@x>\nReferences: <rq@x>\n\nTry turning it off.\n"
+        "From: {ADMIN}\nTo: {reply}\nSubject: Re: Printer on fire\nMessage-ID: <answer@admin.example>\nIn-Reply-To: <rq@x>\nReferences: <rq@x>\n\nTry turning it off.\n"
     );
-    env.deliver("ticket-1@example.org", ADMIN, &answer)
-        .deliver_code(0);
-    let sent = env.sent();
-    assert_eq!(sent.len(), 1, "{sent:?}");
+    env.deliver(&reply, ADMIN, &answer).deliver_code(0);
+    let all = env.sent();
+    let sent: Vec<&Sent> = all.iter().filter(|s| s.rcpts() != [ADMIN]).collect();
+    assert_eq!(sent.len(), 1, "{all:?}");
     assert_eq!(sent[0].rcpts(), ["ann@customer.example"]);
+    assert!(
+        !sent[0].raw.contains("-reply-"),
+        "the reply address stays secret"
+    );
     assert_eq!(sent[0].header("From").unwrap(), "ticket-1@example.org");
     assert_eq!(sent[0].header("In-Reply-To").unwrap(), "<rq@x>");
     assert!(sent[0].header("Subject").unwrap().contains("[issue1]"));
@@ -379,14 +397,13 @@ fn admin_replies_are_relayed_to_the_requester_when_asked() {
     env.clear_sent();
     let cc = answer
         .replace(
-            "To: ticket-1@example.org",
-            "To: ticket-1@example.org\nCc: ann@customer.example",
+            &format!("To: {reply}"),
+            &format!("To: {reply}\nCc: ann@customer.example"),
         )
         .replace("<answer@", "<answer2@");
-    env.deliver("ticket-1@example.org", ADMIN, &cc)
-        .deliver_code(0);
+    env.deliver(&reply, ADMIN, &cc).deliver_code(0);
     let forged = answer.replace("<answer@", "<answer3@");
-    env.deliver("ticket-1@example.org", "evil@attacker.example", &forged)
+    env.deliver(&reply, "evil@attacker.example", &forged)
         .deliver_code(0);
     assert!(
         env.sent()
@@ -538,4 +555,74 @@ fn closing_tells_the_requester_when_asked() {
     env.clear_sent();
     env.run(&["close", "1"], b"", &[]).code(0);
     assert!(env.sent().is_empty());
+}
+
+#[test]
+fn only_the_secret_reply_address_relays_and_every_relay_is_counted_and_told() {
+    let env = Env::with_config("relay_admin_replies = true\nrelay_per_hour = 2");
+    // a stranger opens a ticket whose requester is someone else
+    env.deliver(
+        "support@example.org",
+        "evil@attacker.example",
+        &mail(
+            "evil@attacker.example",
+            "hi",
+            "p0@attacker.example",
+            "Reply-To: victim@victim.example\n",
+            "x\n",
+        ),
+    )
+    .deliver_code(0);
+    let reply = reply_address_of(&env);
+    env.clear_sent();
+    let to_victim = |env: &Env| {
+        env.sent()
+            .iter()
+            .filter(|s| s.rcpts() == ["victim@victim.example"])
+            .count()
+    };
+    let notices = |env: &Env, word: &str| {
+        env.sent()
+            .iter()
+            .filter(|s| s.rcpts() == [ADMIN] && s.header("Subject").unwrap().starts_with(word))
+            .count()
+    };
+    let forged = |to: &str, mid: &str| {
+        format!(
+            "From: {ADMIN}\nTo: {to}\nSubject: invoice\nMessage-ID: <{mid}@attacker.example>\nMIME-Version: 1.0\nContent-Type: text/html\n\n<a href=\"http://evil.example/\">pay</a>\n"
+        )
+    };
+    // forged admin mail to plain ticket-1@: filed, never relayed
+    env.deliver(
+        "ticket-1@example.org",
+        ADMIN,
+        &forged("ticket-1@example.org", "f1"),
+    )
+    .deliver_code(0);
+    assert_eq!(to_victim(&env), 0);
+    // the reply shape with a wrong token: filed, not relayed, the admins told
+    let wrong = "ticket-1-reply-0123456789abcdef@example.org";
+    let r = env.deliver(wrong, ADMIN, &forged(wrong, "f2"));
+    r.deliver_code(0);
+    assert!(r.stderr.contains("wrong token"), "{}", r.stderr);
+    assert_eq!(to_victim(&env), 0);
+    assert_eq!(notices(&env, "relay refused:"), 1, "{:?}", env.sent());
+    // the right address from a sender who is not an admin: the same
+    env.deliver(&reply, "evil@attacker.example", &forged(&reply, "f3"))
+        .deliver_code(0);
+    assert_eq!(to_victim(&env), 0);
+    assert_eq!(notices(&env, "relay refused:"), 2);
+    assert_eq!(env.count(1), 4, "every attempt is filed");
+    // the admin's real answers: relayed up to relay_per_hour, each one told
+    for (i, mid) in ["a1", "a2", "a3"].iter().enumerate() {
+        let answer = format!(
+            "From: {ADMIN}\nTo: {reply}\nSubject: Re: hi\nMessage-ID: <{mid}@admin.example>\n\nanswer {i}\n"
+        );
+        env.deliver(&reply, ADMIN, &answer).deliver_code(0);
+    }
+    assert_eq!(to_victim(&env), 2);
+    assert_eq!(notices(&env, "answer relayed:"), 2);
+    assert_eq!(notices(&env, "relay refused:"), 3);
+    assert!(env.log().contains("relay_per_hour"), "{}", env.log());
+    assert_eq!(env.count(1), 7);
 }
