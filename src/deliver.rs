@@ -258,16 +258,6 @@ pub fn deliver(
     let sender = sender(input, cx.env, &msg);
     cx.store.init().map_err(DeliverError::temp)?;
     cx.store.check_safe().map_err(DeliverError::temp)?;
-    // Tickets that hold another message under this Message-ID: this one is stored too.
-    let reused_id: Vec<u32> = match keys.thread.as_deref() {
-        Some(mid) => {
-            let copies = cx.store.tickets_of(&keys.copy);
-            let mut t = cx.store.tickets_of(mid);
-            t.retain(|id| !copies.contains(id));
-            t
-        }
-        None => Vec::new(),
-    };
     let route = route::route(cfg, &target, &msg, cx.store)?;
     if let Route::Bounce { id, mac, .. } = &route {
         let secret = cx.store.secret().map_err(DeliverError::temp)?;
@@ -355,7 +345,7 @@ pub fn deliver(
         }
     };
     // ------------------------------------------------------------ committed
-    index_thread_key(cx, &keys, &committed);
+    let reused_id = index_thread_key(cx, &keys, &committed);
     let facts = Facts {
         msg: &msg,
         normalised: &normalised,
@@ -372,7 +362,8 @@ pub fn deliver(
 /// The copy key went into the index with the commit (the crash-repair record names
 /// it); the Message-ID is indexed after it, for threading. A crash in between loses
 /// only threading until `reindex`, and a redelivery (a duplicate) puts it back.
-fn index_thread_key(cx: &Context<'_>, keys: &Keys, committed: &Committed) {
+/// Returns the other tickets that hold a message with this Message-ID.
+fn index_thread_key(cx: &Context<'_>, keys: &Keys, committed: &Committed) -> Vec<u32> {
     let id = match committed {
         Committed::New { id, .. }
         | Committed::Appended { id, .. }
@@ -380,14 +371,20 @@ fn index_thread_key(cx: &Context<'_>, keys: &Keys, committed: &Committed) {
         | Committed::Bounce(id)
         | Committed::Duplicate(id) => *id,
     };
-    if let Some(mid) = &keys.thread
-        && !cx.store.tickets_of(mid).contains(&id)
+    let Some(mid) = &keys.thread else {
+        return Vec::new();
+    };
+    let mut holders = cx.store.tickets_of(mid);
+    if !holders.contains(&id)
         && let Err(e) = cx.store.index_add(mid, id)
     {
         let _ = cx
             .store
             .log(&format!("ticket {id}: index not updated: {e}"));
     }
+    holders.retain(|&t| t != id);
+    holders.dedup();
+    holders
 }
 
 /// True when `reopen_within_days` is set and ticket `id` has been closed (quiet) for
@@ -454,7 +451,7 @@ struct Facts<'a> {
     route: &'a Route,
     target: &'a Target,
     automatic: Option<String>,
-    /// Tickets that already held another message with this Message-ID.
+    /// Other tickets that hold a message with this Message-ID.
     reused_id: &'a [u32],
 }
 
@@ -518,7 +515,7 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
         && let Some(other) = f.reused_id.first()
     {
         notes.push(format!(
-            "ticket {other} already holds another message with this Message-ID; stored anyway"
+            "ticket {other} also holds a message with this Message-ID; a duplicate needs the same body too"
         ));
     }
 

@@ -274,11 +274,15 @@ fn a_reused_message_id_with_another_body_is_stored_but_a_real_copy_is_not() {
     r.deliver_code(0);
     assert!(r.stderr.contains(": new ("), "{}", r.stderr);
     assert!(
-        r.stderr.contains("another message with this Message-ID"),
+        r.stderr
+            .contains("also holds a message with this Message-ID"),
         "{}",
         r.stderr
     );
-    assert!(env.log().contains("another message with this Message-ID"));
+    assert!(
+        env.log()
+            .contains("also holds a message with this Message-ID")
+    );
     assert_eq!(env.count(1), 1, "not filed in the attacker's ticket");
     assert!(env.ticket_text(2).contains("It burns."));
     assert!(
