@@ -10,3 +10,4 @@ mod loops;
 mod properties;
 mod reliability;
 mod security;
+mod trust;
