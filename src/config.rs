@@ -46,6 +46,8 @@ struct RawConfig {
     acks: Option<RawAcks>,
     /// Commands run after events.
     hooks: Option<Vec<RawHook>>,
+    /// Seconds all the hooks of one delivery may take together.
+    hook_time_limit: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,9 +178,19 @@ pub struct Config {
     pub bounce_hard_limit: u32,
     pub acks_per_sender_per_hour: u32,
     pub hooks: Vec<Hook>,
+    /// Seconds all the hooks of one delivery may take together (each hook's own
+    /// timeout is clipped to what is left).
+    pub hook_time_limit_secs: u64,
     /// Where the config came from, for `check` and messages.
     pub source: Option<PathBuf>,
 }
+
+/// Default time all the hooks of one delivery may take: well inside the 5 minutes
+/// after which Exim's shipped pipe transport kills mailtix, with room for the lock wait
+/// and the mail mailtix sends.
+pub const DEFAULT_HOOK_TIME_LIMIT: u64 = 60;
+/// Largest `hook_time_limit`: Exim's 5 minutes less a minute for everything else.
+pub const MAX_HOOK_TIME_LIMIT: u64 = 240;
 
 /// Default largest message: 50 MiB, Exim's default `message_size_limit`.
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 50 * 1024 * 1024;
@@ -308,6 +320,7 @@ impl Config {
                 .per_sender_per_hour
                 .unwrap_or(5),
             hooks,
+            hook_time_limit_secs: raw.hook_time_limit.unwrap_or(DEFAULT_HOOK_TIME_LIMIT),
             source: None,
         };
         check_word("support", &cfg.support)?;
@@ -317,6 +330,11 @@ impl Config {
             return Err("close_suffix must not be empty".into());
         }
         check_word("close_suffix", &cfg.close_suffix)?;
+        if cfg.hook_time_limit_secs == 0 || cfg.hook_time_limit_secs > MAX_HOOK_TIME_LIMIT {
+            return Err(format!(
+                "hook_time_limit must be between 1 and {MAX_HOOK_TIME_LIMIT} seconds"
+            ));
+        }
         if cfg.lock_timeout_secs == 0 || cfg.lock_timeout_secs > 600 {
             return Err("lock_timeout must be between 1 and 600 seconds".into());
         }

@@ -613,7 +613,8 @@ pub fn run_hooks(
         file: &file,
         message,
     };
-    hooks::run(&cx.cfg.hooks, &ev, minute)
+    let budget = std::time::Duration::from_secs(cx.cfg.hook_time_limit_secs);
+    hooks::run(&cx.cfg.hooks, &ev, minute, budget)
 }
 
 /// relay_admin_replies: an admin's mail to ticket-N@ that does not include the
