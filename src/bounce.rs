@@ -408,7 +408,7 @@ fn from_text(m: &Message<'_>, notice: &str) -> Vec<Failure> {
                 continue;
             }
             for a in addresses(line) {
-                if !ours.contains(&a.to_ascii_lowercase()) && !is_daemon(&a) {
+                if !ours.contains(&a.to_ascii_lowercase()) && !is_mailer_daemon(&a) {
                     found.push((i, a));
                 }
             }
@@ -448,10 +448,11 @@ fn from_text(m: &Message<'_>, notice: &str) -> Vec<Failure> {
     out
 }
 
-/// The bounce's own addresses (To, the original From): never failed recipients.
+/// The report's own sender: never a failed recipient. (Its `To` is our bounce address,
+/// which `is_mailer_daemon` leaves out.)
 fn own_addresses(m: &Message<'_>) -> Vec<String> {
     let mut out = Vec::new();
-    for h in ["To", "From", "Return-Path", "Delivered-To"] {
+    for h in ["From", "Return-Path"] {
         if let Some(v) = m.header_raw(h) {
             out.extend(addresses(v).into_iter().map(|a| a.to_ascii_lowercase()));
         }
@@ -463,13 +464,6 @@ fn is_mailer_daemon(a: &str) -> bool {
     let l = a.to_ascii_lowercase();
     let local = l.split('@').next().unwrap_or("");
     ["mailer-daemon", "mail-daemon", "mailerdaemon"].contains(&local) || local.contains("-bounce-")
-}
-
-fn is_daemon(a: &str) -> bool {
-    let l = a.to_ascii_lowercase();
-    let local = l.split('@').next().unwrap_or("");
-    ["mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"].contains(&local)
-        || local.contains("-bounce-")
 }
 
 /// "  To: a@b", "Subject: …", "From: …" quoted from our message inside a report.
