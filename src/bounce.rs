@@ -2040,6 +2040,27 @@ mod tests {
         assert_eq!(c("5.1.2", "smtp; 550 5.1.2 Host unknown"), Severity::Hard);
     }
 
+    #[test]
+    fn complaints_and_auto_replies_are_not_bounces() {
+        // sisimai's feedback reports (ARF) and RFC 3834 auto-replies: the text reader
+        // must not take the addresses in them for failed recipients.
+        let dir = format!(
+            "{}/tests/fixtures/bounces/sisimai",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("arf-") || name.starts_with("rfc3834-") {
+                n += 1;
+                let f = failures(&std::fs::read(&p).unwrap());
+                assert!(f.is_empty(), "{name}: {f:?}");
+            }
+        }
+        assert!(n >= 20, "{n} samples");
+    }
+
     /// sisimai's public set of bounces from about 75 MTAs, with the recipient and the
     /// hard/soft verdict sisimai gives each (tests/fixtures/bounces/sisimai/).
     #[test]
