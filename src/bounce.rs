@@ -720,6 +720,20 @@ fn status_reason(status: &str) -> &'static str {
     }
 }
 
+/// "550 <a@b>... User unknown": a reply that names the mailbox it refuses answers
+/// RCPT, whatever the report says about the command.
+fn names_the_address(d: &str) -> bool {
+    let Some(at) = d.find('@') else {
+        return false;
+    };
+    let before = &d[..at];
+    let reply = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "._-+<".contains(c)))
+        .map(|i| &before[..i])
+        .unwrap_or("");
+    reply_in(reply.get(reply.len().saturating_sub(12)..).unwrap_or(reply)) >= 500
+}
+
 /// The SMTP command a diagnostic answers, when it says.
 fn command_in(d: &str) -> &'static str {
     if [
@@ -842,7 +856,7 @@ fn reason(status: &str, d: &str, context: &str, own: bool) -> &'static str {
             } else {
                 // Answering anything but RCPT, "user unknown" is a filter's verdict
                 // (sisimai: filtered), unless the MTA's own words say otherwise.
-                (cmd == "RCPT" && has(USER_UNKNOWN))
+                ((cmd == "RCPT" || (cmd.is_empty() && names_the_address(d))) && has(USER_UNKNOWN))
                     || MTA_USER_UNKNOWN.iter().any(|p| d.contains(p))
             }
         }),
@@ -969,6 +983,7 @@ const MTA_USER_UNKNOWN: &[&str] = &[
     "unable to deliver message to <",
     "sorry, no mailbox here by that name",
     "no valid recipients for this mm",
+    "because the address couldn't be found. check for typos",
     "resolver.adr.recipientnotfound",
     "recipient not found by smtp address lookup",
     "550 - requested action not taken: no such user here",
