@@ -50,6 +50,8 @@ struct RawConfig {
     acks: Option<RawAcks>,
     /// Commands run after events.
     hooks: Option<Vec<RawHook>>,
+    /// Seconds all the hooks of one delivery may take together.
+    hook_time_limit: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,9 +183,19 @@ pub struct Config {
     pub bounce_hard_limit: u32,
     pub acks_per_sender_per_hour: u32,
     pub hooks: Vec<Hook>,
+    /// Seconds all the hooks of one delivery may take together (each hook's own
+    /// timeout is clipped to what is left).
+    pub hook_time_limit_secs: u64,
     /// Where the config came from, for `check` and messages.
     pub source: Option<PathBuf>,
 }
+
+/// Default time all the hooks of one delivery may take: well inside the 5 minutes
+/// after which Exim's shipped pipe transport kills mailtix, with room for the lock wait
+/// and the mail mailtix sends.
+pub const DEFAULT_HOOK_TIME_LIMIT: u64 = 60;
+/// Largest `hook_time_limit`: Exim's 5 minutes less a minute for everything else.
+pub const MAX_HOOK_TIME_LIMIT: u64 = 240;
 
 /// Default largest message: 50 MiB, Exim's default `message_size_limit`.
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 50 * 1024 * 1024;
@@ -314,6 +326,7 @@ impl Config {
                 .per_sender_per_hour
                 .unwrap_or(5),
             hooks,
+            hook_time_limit_secs: raw.hook_time_limit.unwrap_or(DEFAULT_HOOK_TIME_LIMIT),
             source: None,
         };
         check_word("support", &cfg.support)?;
@@ -323,15 +336,37 @@ impl Config {
             return Err("close_suffix must not be empty".into());
         }
         check_word("close_suffix", &cfg.close_suffix)?;
+        if cfg.hook_time_limit_secs == 0 || cfg.hook_time_limit_secs > MAX_HOOK_TIME_LIMIT {
+            return Err(format!(
+                "hook_time_limit must be between 1 and {MAX_HOOK_TIME_LIMIT} seconds"
+            ));
+        }
         if cfg.lock_timeout_secs == 0 || cfg.lock_timeout_secs > 600 {
             return Err("lock_timeout must be between 1 and 600 seconds".into());
         }
         Ok(cfg)
     }
 
-    /// Reads and parses a config file.
+    /// Reads and parses a config file. The file names shell commands (hooks) that run as
+    /// the mail user, so like procmail with a suspicious rcfile it is refused when anyone
+    /// but its owner could have written it, or when its owner is neither root nor the
+    /// user running mailtix.
     pub fn load(path: &Path, env_store: Option<&str>) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path)
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        // The checks look at the file that is read (fstat), not at whatever the name
+        // points to a moment later.
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir_meta = std::fs::metadata(dir.unwrap_or(Path::new(".")))
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        unsafe_config(&meta, &dir_meta, effective_uid())
+            .map_err(|why| format!("refusing config {}: {why}", path.display()))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
             .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let base = if base.as_os_str().is_empty() {
@@ -360,6 +395,48 @@ impl Config {
     pub fn support_address(&self) -> String {
         format!("{}@{}", self.support, self.domain)
     }
+}
+
+#[allow(unsafe_code)]
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// Why a config file (and the directory holding it) cannot be trusted, if it cannot.
+/// A group-writable file is refused as well: the group is rarely the mail user alone.
+/// A directory that anyone may write without the sticky bit lets anyone replace the file.
+fn unsafe_config(
+    file: &std::fs::Metadata,
+    dir: &std::fs::Metadata,
+    euid: u32,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = file.mode();
+    if mode & 0o002 != 0 {
+        return Err(format!(
+            "it is world-writable (mode {:o}; chmod o-w it)",
+            mode & 0o7777
+        ));
+    }
+    if mode & 0o020 != 0 {
+        return Err(format!(
+            "it is group-writable (mode {:o}; chmod g-w it)",
+            mode & 0o7777
+        ));
+    }
+    if file.uid() != 0 && file.uid() != euid {
+        return Err(format!(
+            "it is owned by uid {}, not by root or by uid {euid} who runs mailtix",
+            file.uid()
+        ));
+    }
+    if dir.mode() & 0o002 != 0 && dir.mode() & 0o1000 == 0 {
+        return Err(
+            "its directory is world-writable without the sticky bit (anyone can replace it)".into(),
+        );
+    }
+    Ok(())
 }
 
 fn check_word(key: &str, value: &str) -> Result<(), String> {

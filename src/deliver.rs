@@ -731,7 +731,8 @@ pub fn run_hooks(
         file: &file,
         message,
     };
-    hooks::run(&cx.cfg.hooks, &ev, minute)
+    let budget = std::time::Duration::from_secs(cx.cfg.hook_time_limit_secs);
+    hooks::run(&cx.cfg.hooks, &ev, minute, budget)
 }
 
 /// What became of an answer sent to a ticket's reply address.

@@ -18,7 +18,7 @@
 //!   ── commit point: the message is on disk ──
 //!   policy.rs    who gets an ack, who may close, VERP, close/reply tokens pure
 //!   notify.rs    acknowledgement, admin notice, close notice, relay       pure
-//!   bounce.rs    reading RFC 3464 and classic bounces                     pure
+//!   bounce.rs    reading the bounces of ~75 MTAs; hard or soft as sisimai pure
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)

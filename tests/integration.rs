@@ -3,6 +3,7 @@
 mod support;
 
 mod admin;
+mod bounce_reports;
 mod deliver;
 mod e2e;
 mod golden;
@@ -10,3 +11,4 @@ mod loops;
 mod properties;
 mod reliability;
 mod security;
+mod trust;
