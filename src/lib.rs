@@ -137,6 +137,7 @@ fn run_deliver(io: Inputs<'_>) -> u8 {
         stderr,
     } = io;
     store::restrict_umask();
+    store::ignore_sigxfsz();
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -986,6 +986,19 @@ pub fn restrict_umask() {
     }
 }
 
+/// Ignores SIGXFSZ. Under a file-size limit (`ulimit -f`, an MTA's rlimit) its default
+/// action kills the process mid-write, which Exim sees as a signal and freezes the
+/// message, and the temp file stays behind. Ignored, the write fails with EFBIG, the
+/// append is undone, and deliver exits 75.
+#[allow(unsafe_code)]
+pub fn ignore_sigxfsz() {
+    // SAFETY: signal(2) with SIG_IGN installs no handler code; it changes only the
+    // process's disposition for one signal.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// Permissions of a path, for `check`.
 pub fn mode_of(p: &Path) -> io::Result<u32> {
     Ok(fs::symlink_metadata(p)?.permissions().mode())

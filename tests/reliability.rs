@@ -799,3 +799,27 @@ fn case21_acks_over_smtp_carry_no_injected_headers_or_recipients() {
         t.len()
     );
 }
+
+#[test]
+fn case24_a_file_size_limit_with_the_default_sigxfsz_is_75_and_leaves_no_tmp_file() {
+    let env = with_ticket_1(Env::new(), "c24.0@x");
+    let before = env.ticket(1);
+    let big = msg("c24.1@x", &"x".repeat(20_000));
+    for rcpt in ["ticket-1@example.org", "support@example.org"] {
+        // No trap: SIGXFSZ keeps its default action (terminate), as under Exim.
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c").arg(format!(
+            "ulimit -f 8; exec {BIN} --config {} deliver --recipient {rcpt} --sender a@b.c",
+            env.config.display()
+        ));
+        let r = env.spawn(cmd, big.as_bytes(), &[]);
+        r.deliver_code(75);
+        assert!(r.stderr.contains("File too large"), "{}", r.stderr);
+        assert_eq!(env.ticket(1), before);
+        assert!(!env.store.join("2").exists(), "no new ticket");
+        let tmp: Vec<_> = fs::read_dir(env.store.join(".mailtix/tmp"))
+            .unwrap()
+            .collect();
+        assert!(tmp.is_empty(), "no tmp file left: {tmp:?}");
+    }
+}
