@@ -348,7 +348,22 @@ impl Admin<'_> {
     pub fn check(&self, out: &mut dyn Write) -> Result<()> {
         let mut problems: Vec<String> = Vec::new();
         let root = self.store.root();
-        // Finish or undo appends that a crash interrupted: locking a ticket repairs it.
+        // Finish or undo a new ticket and appends that a crash interrupted: taking the
+        // new-ticket lock repairs the first, locking a ticket repairs the others.
+        if root.is_dir() {
+            // A delivery killed while it set the store up leaves some of it missing.
+            if let Err(e) = self.store.init() {
+                problems.push(e.to_string());
+            }
+            match self.store.repair_new_tickets() {
+                Ok(done) => {
+                    for d in done {
+                        writeln!(out, "repaired: {d}")?;
+                    }
+                }
+                Err(e) => problems.push(format!("interrupted new ticket not repaired: {e}")),
+            }
+        }
         for id in self.store.pending_ids() {
             match self.store.lock(id, self.policy()) {
                 Ok(_) => writeln!(out, "repaired: ticket {id} had an interrupted append")?,

@@ -258,12 +258,103 @@ impl Store {
         Ok(f)
     }
 
-    /// Runs `f` while holding the store-wide lock that serialises new tickets.
+    /// Runs `f` while holding the store-wide lock that serialises new tickets. A new
+    /// ticket that a killed writer left half-made is finished or undone first, so `f`
+    /// sees every ticket whose file exists with its key indexed.
     pub fn with_new_ticket_lock<T>(&self, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
         let lockfile = self.locked_state_file("lock")?;
-        let out = f();
+        let out = self.repair_new().and_then(|done| {
+            for d in done {
+                let _ = self.log(&format!("repaired: {d}"));
+            }
+            f()
+        });
         let _ = fs2::FileExt::unlock(&lockfile);
         out
+    }
+
+    /// Takes the new-ticket lock and finishes or undoes what a killed writer left, for
+    /// `check`: returns what was repaired.
+    pub fn repair_new_tickets(&self) -> io::Result<Vec<String>> {
+        let lockfile = self.locked_state_file("lock")?;
+        let out = self.repair_new();
+        let _ = fs2::FileExt::unlock(&lockfile);
+        out
+    }
+
+    fn pending_new_path(&self) -> PathBuf {
+        self.state_dir().join("pending").join("new")
+    }
+
+    /// Under the new-ticket lock: finishes (ticket present: make sure its key is
+    /// indexed) or undoes (ticket absent: drop the temp file) the new ticket named by
+    /// `pending/new`, then removes every `tmp/new.*` file. Only a holder of this lock
+    /// creates those files, so while we hold it every one of them is a dead writer's.
+    fn repair_new(&self) -> io::Result<Vec<String>> {
+        let mut done = Vec::new();
+        let record = self.pending_new_path();
+        match fs::read_to_string(&record) {
+            Ok(text) => {
+                let mut parts = text.trim_end_matches('\n').splitn(3, ' ');
+                let id = parts.next().and_then(crate::address::parse_id);
+                let tmp = parts
+                    .next()
+                    .filter(|t| t.starts_with("new.") && !t.contains('/'));
+                let key = parts.next().unwrap_or("");
+                if let (Some(id), Some(tmp)) = (id, tmp) {
+                    let tmp = self.state_dir().join("tmp").join(tmp);
+                    let tmp_meta = fs::symlink_metadata(&tmp).ok();
+                    let ticket = self.state(id).and_then(|st| self.metadata(id, st).ok());
+                    // The ticket is ours when the temp file is gone (renamed into
+                    // place) or is a second link to it (killed between link and unlink).
+                    let linked = match (&tmp_meta, &ticket) {
+                        (None, Some(_)) => true,
+                        (Some(t), Some(n)) => t.ino() == n.ino() && t.dev() == n.dev(),
+                        _ => false,
+                    };
+                    if linked {
+                        if !key.is_empty() && !self.tickets_of(key).contains(&id) {
+                            self.index_add(key, id)?;
+                        }
+                        done.push(format!("new ticket {id} was not indexed; indexed it"));
+                    } else {
+                        done.push(format!("new ticket {id} was never linked in; dropped it"));
+                    }
+                }
+                match fs::remove_file(&record) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(ctx(record.display(), e)),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ctx(record.display(), e)),
+        }
+        let tmp_dir = self.state_dir().join("tmp");
+        if let Ok(rd) = fs::read_dir(&tmp_dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Hitching posts and secrets in the making name their writer's pid.
+                let dead_writer = ["lock.", "secret."].iter().any(|p| {
+                    name.strip_prefix(p)
+                        .and_then(|pid| pid.parse::<i32>().ok())
+                        .is_some_and(|pid| pid > 0 && !process_alive(pid))
+                });
+                if dead_writer {
+                    let _ = fs::remove_file(e.path());
+                    done.push(format!("removed leftover .mailtix/tmp/{name}"));
+                } else if name.starts_with("new.") {
+                    let twin = e.metadata().is_ok_and(|m| m.nlink() > 1);
+                    fs::remove_file(e.path()).map_err(|err| ctx(e.path().display(), err))?;
+                    done.push(if twin {
+                        format!("removed .mailtix/tmp/{name}, a second link to a new ticket")
+                    } else {
+                        format!("removed leftover .mailtix/tmp/{name}")
+                    });
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// Makes the id counter at least one past the highest ticket present (for
@@ -289,27 +380,32 @@ impl Store {
             .unwrap_or(0)
     }
 
-    /// Creates a new ticket holding `entry` and returns its id. Must run inside
-    /// `with_new_ticket_lock`. The file appears whole or not at all: it is written
-    /// and fsync'd under `.mailtix/tmp/`, then hard-linked into place (a link never
-    /// replaces an existing file), and the directory is fsync'd.
-    pub fn create_ticket(&self, entry: &dyn EntryBytes) -> io::Result<u32> {
+    /// Creates a new ticket holding `entry`, indexed under `key`, and returns its id.
+    /// Must run inside `with_new_ticket_lock`. The file appears whole or not at all: it
+    /// is written and fsync'd under `.mailtix/tmp/`, then renamed into place with
+    /// `RENAME_NOREPLACE` (never replacing a file, never leaving a second link), and
+    /// the directory is fsync'd. Before the rename, `pending/new` records the id, the
+    /// temp file and the key, so that if we are killed between the rename and the
+    /// index entry the next holder of the lock indexes the key, and Exim's retry finds
+    /// the ticket instead of opening a second one. The key is never indexed before the
+    /// ticket exists: a dead writer's id may go to another message, and the retry
+    /// would then be taken for a duplicate of it.
+    pub fn create_ticket(&self, entry: &dyn EntryBytes, key: &str) -> io::Result<u32> {
         let counter = self.counter_path();
         let mut next = match fs::read_to_string(&counter) {
             Ok(s) => s.trim().parse::<u32>().unwrap_or(0).max(1),
             Err(e) if e.kind() == io::ErrorKind::NotFound => self.max_id().saturating_add(1),
             Err(e) => return Err(ctx(counter.display(), e)),
         };
-        let tmp = self
-            .state_dir()
-            .join("tmp")
-            .join(format!("new.{}", std::process::id()));
+        let tmp_name = format!("new.{}", std::process::id());
+        let tmp = self.state_dir().join("tmp").join(&tmp_name);
         let _ = fs::remove_file(&tmp);
         {
             let mut f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(FILE_MODE)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)
                 .map_err(|e| ctx(tmp.display(), e))?;
             let written = (|| {
@@ -324,29 +420,46 @@ impl Store {
                 return Err(ctx("writing a new ticket", e));
             }
         }
+        let record = self.pending_new_path();
+        let undo = |e: io::Error| {
+            let _ = fs::remove_file(&tmp);
+            let _ = fs::remove_file(&record);
+            e
+        };
         let id = loop {
             if next == u32::MAX {
-                let _ = fs::remove_file(&tmp);
-                return Err(io::Error::other("ticket ids are exhausted"));
+                return Err(undo(io::Error::other("ticket ids are exhausted")));
             }
             if self.state(next).is_some() {
                 next += 1;
                 continue;
             }
-            match fs::hard_link(&tmp, self.path(next, State::Open)) {
+            write_synced(
+                &record,
+                format!("{next} {tmp_name} {}\n", index_key(key)).as_bytes(),
+            )
+            .map_err(undo)?;
+            match link_into_place(&tmp, &self.path(next, State::Open)) {
                 Ok(()) => break next,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => next += 1,
-                Err(e) => {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(ctx(self.root.display(), e));
-                }
+                Err(e) => return Err(undo(ctx(self.root.display(), e))),
             }
         };
-        let _ = fs::remove_file(&tmp);
         if let Err(e) = sync_dir(&self.root) {
             // Not known to be durable: undo, so that the retry finds the store as it was.
             let _ = fs::remove_file(self.path(id, State::Open));
+            let _ = fs::remove_file(&record);
             return Err(e);
+        }
+        // Past the commit point: an index failure is logged (the pending record stays,
+        // so the next new ticket or `check` indexes it) and never becomes a retry.
+        match self.index_add(key, id) {
+            Ok(()) => {
+                let _ = fs::remove_file(&record);
+            }
+            Err(e) => {
+                let _ = self.log(&format!("index: {e}"));
+            }
         }
         // The counter is a hint (existing files are skipped), so failing to write it
         // must not fail a delivery that is already on disk.
@@ -433,15 +546,28 @@ impl Store {
         }
         let mut key = [0u8; 32];
         File::open("/dev/urandom")?.read_exact(&mut key)?;
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                f.write_all(&key)?;
-                f.sync_all()?;
+        // Written whole under tmp/ and then put in place without replacing: a writer
+        // killed halfway must not leave a short secret that fails every later delivery.
+        let tmp = self
+            .state_dir()
+            .join("tmp")
+            .join(format!("secret.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        let made = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)
+                .map_err(|e| ctx(tmp.display(), e))?;
+            f.write_all(&key)?;
+            f.sync_all()?;
+            link_into_place(&tmp, &path)
+        })();
+        let _ = fs::remove_file(&tmp);
+        match made {
+            Ok(()) => {
                 sync_dir(&self.state_dir())?;
                 Ok(key.to_vec())
             }
@@ -606,9 +732,17 @@ impl Store {
         let Ok(rd) = fs::read_dir(self.state_dir().join("pending")) else {
             return Vec::new();
         };
-        rd.filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(crate::address::parse_id))
-            .collect()
+        // `N`, or `N.tmpPID` when the writer was killed while writing the record.
+        let mut ids: Vec<u32> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_string();
+                crate::address::parse_id(name.split_once(".tmp").map_or(&name, |(n, _)| n))
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     fn pending_path(&self, id: u32) -> PathBuf {
@@ -667,6 +801,62 @@ fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     written
+}
+
+/// Writes a small record and fsyncs it (and its directory) before returning.
+fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| ctx(path.display(), e))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    match path.parent() {
+        Some(d) => sync_dir(d),
+        None => Ok(()),
+    }
+}
+
+/// Puts `tmp` at `to` without ever replacing a file at `to`: `renameat2` with
+/// `RENAME_NOREPLACE`, so there is never a moment with two links. Where the kernel or
+/// filesystem lacks it (EINVAL, ENOSYS), a hard link and an unlink: a kill between
+/// the two leaves a second link, which the next lock and `check` remove.
+#[allow(unsafe_code)]
+fn link_into_place(tmp: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::other(format!("{} contains a NUL byte", p.display())))
+    };
+    let (from_c, to_c) = (c(tmp)?, c(to)?);
+    // SAFETY: both pointers come from CStrings that live until the call returns, and
+    // AT_FDCWD makes the kernel resolve them as ordinary paths. renameat2 reads only
+    // the two strings.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from_c.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+            fs::hard_link(tmp, to)?;
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        _ => Err(e),
+    }
 }
 
 enum Attempt {
@@ -733,6 +923,31 @@ fn make_dotlock(dot: &Path, hitching_post: &Path) -> io::Result<()> {
     linked
 }
 
+/// A new ticket made with a hard link whose writer was killed before the unlink has a
+/// second name, `.mailtix/tmp/new.PID`. That name is ours, not someone's hard link:
+/// remove it. True when one was removed.
+pub fn remove_tmp_twin(tmp_dir: &Path, ticket: &fs::Metadata) -> bool {
+    let Ok(rd) = fs::read_dir(tmp_dir) else {
+        return false;
+    };
+    let mut removed = false;
+    for e in rd.filter_map(|e| e.ok()) {
+        let is_new = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("new."));
+        if is_new
+            && let Ok(m) = fs::symlink_metadata(e.path())
+            && m.ino() == ticket.ino()
+            && m.dev() == ticket.dev()
+            && fs::remove_file(e.path()).is_ok()
+        {
+            removed = true;
+        }
+    }
+    removed
+}
+
 /// One non-blocking try at fcntl lock + dotlock on `path`.
 fn try_lock(path: &Path, stale: Duration, hitching_post: &Path) -> io::Result<Attempt> {
     let file = match OpenOptions::new()
@@ -757,6 +972,13 @@ fn try_lock(path: &Path, stale: Duration, hitching_post: &Path) -> io::Result<At
             "{} is not a regular file",
             path.display()
         )));
+    }
+    if meta.nlink() == 2
+        && let Some(tmp_dir) = hitching_post.parent()
+        && remove_tmp_twin(tmp_dir, &meta)
+    {
+        drop(file);
+        return Ok(Attempt::Moved); // look again, now with one link
     }
     if meta.nlink() != 1 {
         return Err(io::Error::other(format!(
@@ -1026,17 +1248,17 @@ mod tests {
     fn ids_go_up_and_skip_existing_files() {
         let (_d, s) = store();
         let a = s
-            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 1\n\n".to_vec()))
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 1\n\n".to_vec(), "k1@x"))
             .unwrap();
         assert_eq!(a, 1);
         fs::write(s.path(2, State::Closed), b"").unwrap();
         let b = s
-            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 2\n\n".to_vec()))
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 2\n\n".to_vec(), "k2@x"))
             .unwrap();
         assert_eq!(b, 3);
         fs::remove_file(s.counter_path()).unwrap();
         let c = s
-            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 3\n\n".to_vec()))
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 3\n\n".to_vec(), "k3@x"))
             .unwrap();
         assert_eq!(c, 4, "a lost counter is rebuilt from the files");
         assert!(
@@ -1045,6 +1267,53 @@ mod tests {
                 .next()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_new_ticket_left_by_a_killed_writer_is_finished_or_undone() {
+        let (_d, s) = store();
+        let tmp = s.root.join(".mailtix/tmp");
+        // Killed after the rename, before the index entry: the key is indexed.
+        fs::write(s.path(1, State::Open), b"From a x\nA: 1\n\n").unwrap();
+        fs::write(s.pending_new_path(), "1 new.99999999 done@x\n").unwrap();
+        s.with_new_ticket_lock(|| Ok(())).unwrap();
+        assert_eq!(s.tickets_of("done@x"), vec![1]);
+        assert!(!s.pending_new_path().exists());
+        // Killed before the rename: the temp file goes, the id is free, nothing indexed.
+        fs::write(tmp.join("new.99999999"), b"From a x\nA: 2\n\n").unwrap();
+        fs::write(s.pending_new_path(), "2 new.99999999 undone@x\n").unwrap();
+        let id = s
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 3\n\n".to_vec(), "k@x"))
+            .unwrap();
+        assert_eq!(id, 2);
+        assert!(s.tickets_of("undone@x").is_empty());
+        assert_eq!(
+            fs::read(s.path(2, State::Open)).unwrap(),
+            b"From a x\nA: 3\n\n"
+        );
+        assert!(fs::read_dir(&tmp).unwrap().next().is_none());
+        assert!(!s.pending_new_path().exists());
+        // Killed between the hard link and the unlink (filesystems without renameat2).
+        fs::hard_link(s.path(2, State::Open), tmp.join("new.99999998")).unwrap();
+        fs::write(tmp.join("new.99999997"), b"orphan").unwrap();
+        let l = s.lock(2, policy()).unwrap().unwrap();
+        assert_eq!(l.file.metadata().unwrap().nlink(), 1);
+        drop(l);
+        s.repair_new_tickets().unwrap();
+        assert!(
+            fs::read_dir(&tmp).unwrap().next().is_none(),
+            "dead writers' files go"
+        );
+    }
+
+    #[test]
+    fn a_new_ticket_never_has_a_second_link() {
+        let (_d, s) = store();
+        s.with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 1\n\n".to_vec(), "k@x"))
+            .unwrap();
+        assert_eq!(s.metadata(1, State::Open).unwrap().nlink(), 1);
+        assert_eq!(s.tickets_of("k@x"), vec![1]);
+        assert!(!s.pending_new_path().exists());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod support;
 
 mod admin;
+mod crash;
 mod deliver;
 mod e2e;
 mod golden;
