@@ -503,8 +503,7 @@ impl Admin<'_> {
         let mut entries = 0usize;
         let mut tickets = 0usize;
         let mut errors = Vec::new();
-        self.store
-            .with_new_ticket_lock(|| self.store.index_clear())?;
+        let mut found = Vec::new();
         for st in [State::Open, State::Closed] {
             for id in self.store.ids(st) {
                 let data = match self.store.read(id, st) {
@@ -524,12 +523,15 @@ impl Admin<'_> {
                 tickets += 1;
                 for e in list {
                     if let Some(k) = crate::deliver::stored_key(&e.message) {
-                        self.store.index_add(&k, id)?;
+                        found.push((k, id));
                         entries += 1;
                     }
                 }
             }
         }
+        // Merged into the live index shard by shard, never emptied first: mail that
+        // arrives meanwhile must still find what is already stored.
+        self.store.index_merge(&found)?;
         let next = self
             .store
             .with_new_ticket_lock(|| self.store.rebuild_counter())?;

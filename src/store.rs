@@ -138,10 +138,42 @@ impl Store {
 
     /// Where ticket `id` is, judged by `lstat` (a symlink counts as present, and is
     /// refused when someone tries to write it).
+    ///
+    /// The two names are looked at one after the other, so a close or reopen between the
+    /// looks would make an existing ticket seem gone. Moves hold the move lock, so when
+    /// neither name is there we look again under it, where no move can be under way.
     pub fn state(&self, id: u32) -> Option<State> {
-        [State::Open, State::Closed]
-            .into_iter()
-            .find(|&s| fs::symlink_metadata(self.path(id, s)).is_ok())
+        let once = || {
+            [State::Open, State::Closed]
+                .into_iter()
+                .find(|&s| fs::symlink_metadata(self.path(id, s)).is_ok())
+        };
+        once().or_else(|| {
+            let _moves = self.move_lock(false).ok()?;
+            once()
+        })
+    }
+
+    /// The store-wide lock on moving tickets between open and archived: exclusive while
+    /// one is renamed, shared while `state` looks again.
+    fn move_lock(&self, exclusive: bool) -> io::Result<File> {
+        let path = self.state_dir().join("move");
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ctx(path.display(), e))?;
+        let locked = if exclusive {
+            fs2::FileExt::lock_exclusive(&f)
+        } else {
+            fs2::FileExt::lock_shared(&f)
+        };
+        locked.map_err(|e| ctx(path.display(), e))?;
+        Ok(f)
     }
 
     // ---------------------------------------------------------------- index
@@ -176,16 +208,68 @@ impl Store {
     }
 
     /// Records that ticket `id` holds (or mailtix sent, about `id`) this Message-ID.
-    /// The index is rebuilt by `reindex`, so it is not fsync'd.
+    /// The index is rebuilt by `reindex`, so it is not fsync'd. The append is made under
+    /// the shard's lock, so it never lands in a shard that `reindex` is replacing.
     pub fn index_add(&self, mid: &str, id: u32) -> io::Result<()> {
-        append_to(&self.shard(mid), &format!("{}\t{id}\n", index_key(mid)))
+        let path = self.shard(mid);
+        let mut f = lock_shard(&path)?;
+        f.write_all(format!("{}\t{id}\n", index_key(mid)).as_bytes())
+            .map_err(|e| ctx(path.display(), e))
     }
 
-    /// Empties the index (for `reindex`).
-    pub fn index_clear(&self) -> io::Result<()> {
+    /// Merges `entries` (Message-ID, ticket) into the index, for `reindex`. The live
+    /// index is never emptied, so deliveries that run meanwhile still find what is
+    /// stored: each shard is rewritten under its lock as what it holds plus what was
+    /// found, without entries for tickets that no longer exist and without repeats,
+    /// and renamed into place. Returns how many entries the index holds.
+    pub fn index_merge(&self, entries: &[(String, u32)]) -> io::Result<usize> {
+        let mut by_shard: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
+        for (mid, id) in entries {
+            by_shard
+                .entry(self.shard(mid))
+                .or_default()
+                .push(format!("{}\t{id}", index_key(mid)));
+        }
         let dir = self.state_dir().join("index");
-        let _ = fs::remove_dir_all(&dir);
-        mkdir(&dir)
+        if let Ok(rd) = fs::read_dir(&dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let name = e.file_name();
+                let is_shard = name.len() == 2
+                    && name
+                        .to_str()
+                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
+                if is_shard {
+                    by_shard.entry(e.path()).or_default();
+                }
+            }
+        }
+        let mut exists: std::collections::HashMap<u32, bool> = Default::default();
+        let mut total = 0;
+        for (path, found) in by_shard {
+            let mut f = lock_shard(&path)?;
+            let mut current = String::new();
+            f.read_to_string(&mut current)
+                .map_err(|e| ctx(path.display(), e))?;
+            let mut seen = std::collections::HashSet::new();
+            let mut text = String::new();
+            for line in current.lines().chain(found.iter().map(String::as_str)) {
+                let Some(id) = line
+                    .rsplit_once('\t')
+                    .and_then(|(_, id)| crate::address::parse_id(id))
+                else {
+                    continue;
+                };
+                let live = *exists.entry(id).or_insert_with(|| self.state(id).is_some());
+                if live && seen.insert(line) {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+            total += seen.len();
+            write_replace(&path, text.as_bytes())?;
+            drop(f);
+        }
+        Ok(total)
     }
 
     // ---------------------------------------------------------------- locking
@@ -768,6 +852,30 @@ fn age(t: SystemTime) -> Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
 }
 
+/// Opens an index shard for appending and takes its flock. `reindex` replaces shards by
+/// rename while holding the lock, so after waiting for it the path may name a new
+/// file: then the lock is on a file nobody reads any more, and we open again.
+fn lock_shard(path: &Path) -> io::Result<File> {
+    loop {
+        let f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| ctx(path.display(), e))?;
+        fs2::FileExt::lock_exclusive(&f).map_err(|e| ctx(path.display(), e))?;
+        let held = f.metadata()?;
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => return Ok(f),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(ctx(path.display(), e)),
+        }
+    }
+}
+
 /// Appends text to a state file in one write (O_APPEND keeps concurrent writers'
 /// lines whole), creating it when missing and never through a symlink.
 fn append_to(path: &Path, text: &str) -> io::Result<()> {
@@ -1169,7 +1277,10 @@ impl Locked {
                 to.display()
             )));
         }
-        fs::rename(&self.path, &to).map_err(|e| ctx(to.display(), e))?;
+        {
+            let _moves = self.store.move_lock(true)?;
+            fs::rename(&self.path, &to).map_err(|e| ctx(to.display(), e))?;
+        }
         let from_dir = self.path.parent().map(Path::to_path_buf);
         self.path = to;
         self.state = state;
@@ -1314,6 +1425,27 @@ mod tests {
         assert_eq!(s.metadata(1, State::Open).unwrap().nlink(), 1);
         assert_eq!(s.tickets_of("k@x"), vec![1]);
         assert!(!s.pending_new_path().exists());
+    }
+
+    #[test]
+    fn a_ticket_being_closed_and_reopened_is_never_missing() {
+        let (_d, s) = store();
+        fs::write(s.path(1, State::Open), b"From a x\nA: 1\n\n").unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let missing = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for to in [State::Closed, State::Open] {
+                        s.lock(1, policy()).unwrap().unwrap().move_to(to).unwrap();
+                    }
+                }
+            });
+            let missing = (0..200_000).filter(|_| s.state(1).is_none()).count();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            missing
+        });
+        assert_eq!(missing, 0, "state() said a moving ticket does not exist");
+        assert_eq!(s.state(2), None);
     }
 
     #[test]

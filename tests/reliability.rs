@@ -823,3 +823,65 @@ fn case24_a_file_size_limit_with_the_default_sigxfsz_is_75_and_leaves_no_tmp_fil
         assert!(tmp.is_empty(), "no tmp file left: {tmp:?}");
     }
 }
+
+#[test]
+fn case28_reindex_while_mail_arrives_stores_no_redelivery_twice() {
+    let env = Arc::new(with_ticket_1(
+        Env::with_config("lock_timeout = 60"),
+        "c28.first@x",
+    ));
+    // Stored messages, in ticket 1 and in tickets of their own.
+    for i in 0..60 {
+        let rcpt = if i % 2 == 0 {
+            "ticket-1@example.org"
+        } else {
+            "support@example.org"
+        };
+        env.deliver(rcpt, "a@b.c", &msg(&format!("c28.{i}@x"), "b\n"))
+            .deliver_code(0);
+    }
+    let before: Vec<Vec<u8>> = (1..=31).map(|id| env.ticket(id)).collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reindexer = {
+        let (env, stop) = (env.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                env.run(&["reindex"], b"", &[]).code(0);
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    // Exim redelivers every one of them, several times, while reindex runs.
+    for _ in 0..4 {
+        for i in 0..60 {
+            let rcpt = if i % 2 == 0 {
+                "ticket-1@example.org"
+            } else {
+                "support@example.org"
+            };
+            env.deliver(rcpt, "a@b.c", &msg(&format!("c28.{i}@x"), "b\n"))
+                .deliver_code(0);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = reindexer.join().unwrap();
+    assert!(rounds >= 3, "reindex ran during the deliveries: {rounds}");
+    eprintln!("{rounds} reindex runs during 240 redeliveries");
+    let after: Vec<Vec<u8>> = (1..=31).map(|id| env.ticket(id)).collect();
+    let stored: usize = (1..)
+        .take_while(|id| env.store.join(id.to_string()).exists())
+        .map(|id| env.count(id))
+        .sum();
+    assert_eq!(stored, 61, "messages stored ({rounds} reindex runs)");
+    assert!(
+        !env.store.join("32").exists(),
+        "no redelivery opened a ticket"
+    );
+    assert!(
+        before == after,
+        "no redelivery was stored again ({rounds} reindex runs)"
+    );
+    env.run(&["check"], b"", &[]).code(0);
+}
