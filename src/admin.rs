@@ -373,6 +373,9 @@ impl Admin<'_> {
             }
         }
         match std::fs::metadata(root) {
+            Err(_) if self.store.missing_root().is_some() => {
+                problems.extend(self.store.missing_root())
+            }
             Err(e) => problems.push(format!("store {}: {e}", root.display())),
             Ok(_) => {
                 if let Err(e) = self.store.check_safe() {

@@ -198,7 +198,7 @@ fn deliver_inner(
         .take(limit)
         .read_to_end(&mut raw)
         .map_err(|e| DeliverError::temp(format!("reading stdin: {e}")))?;
-    let store = store::Store::new(&cfg.store);
+    let store = store::Store::new(&cfg.store).named_by(cfg.source.clone());
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let cx = deliver::Context {
         cfg: &cfg,
@@ -247,7 +247,7 @@ fn run_admin(io: Inputs<'_>) -> u8 {
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let admin = admin::Admin {
         cfg: &cfg,
-        store: store::Store::new(&cfg.store),
+        store: store::Store::new(&cfg.store).named_by(cfg.source.clone()),
         now,
         mailer: &mailer,
         env: &env,

@@ -45,6 +45,9 @@ pub struct LockPolicy {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The config file that named the root, if one did: then a missing root is an
+    /// unmounted disk or a typo, not a store to create.
+    config_file: Option<PathBuf>,
 }
 
 fn ctx(what: impl std::fmt::Display, e: io::Error) -> io::Error {
@@ -76,7 +79,29 @@ fn index_key(mid: &str) -> String {
 impl Store {
     /// A store at `root`. Nothing is touched until `init`.
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        Store {
+            root: root.into(),
+            config_file: None,
+        }
+    }
+
+    /// The store a config file names: `init` then never creates a missing root.
+    pub fn named_by(mut self, config_file: Option<PathBuf>) -> Store {
+        self.config_file = config_file;
+        self
+    }
+
+    /// Why the root is unusable as a store root, if it is missing and a config names it.
+    pub fn missing_root(&self) -> Option<String> {
+        let config = self.config_file.as_ref()?;
+        match fs::metadata(&self.root) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(format!(
+                "store {} does not exist; create it or fix `store` in {}",
+                self.root.display(),
+                config.display()
+            )),
+            _ => None,
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -87,8 +112,12 @@ impl Store {
         self.root.join(".mailtix")
     }
 
-    /// Creates the store's directories when missing.
+    /// Creates the store's directories when missing. The root itself is created only
+    /// when no config file named it (the quickstart's `./tickets`).
     pub fn init(&self) -> io::Result<()> {
+        if let Some(why) = self.missing_root() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, why));
+        }
         if !self.root.exists() {
             fs::DirBuilder::new()
                 .recursive(true)

@@ -335,6 +335,7 @@ fn case08_a_full_disk_is_temporary_and_changes_nothing() {
         &format!("store = \"{}\"", mnt.join("t").display()),
     );
     fs::write(&env.config, cfg).unwrap();
+    fs::create_dir(mnt.join("t")).unwrap();
     env.deliver(
         "support@example.org",
         "ann@customer.example",
@@ -883,5 +884,32 @@ fn case28_reindex_while_mail_arrives_stores_no_redelivery_twice() {
         before == after,
         "no redelivery was stored again ({rounds} reindex runs)"
     );
+    env.run(&["check"], b"", &[]).code(0);
+}
+
+#[test]
+fn case29_a_missing_store_root_is_temporary_and_never_created() {
+    let env = Env::new();
+    fs::remove_dir(&env.store).unwrap();
+    let r = env.deliver("support@example.org", "a@b.c", &msg("c29.0@x", "b\n"));
+    r.deliver_code(75);
+    let want = format!(
+        "store {} does not exist; create it or fix `store` in {}",
+        env.store.display(),
+        env.config.display()
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    assert!(!env.store.exists(), "a missing store is not created");
+    let c = env.run(&["check"], b"", &[]);
+    c.code(1);
+    assert!(c.stdout.contains(&want), "{}", c.stdout);
+    assert!(!env.store.exists());
+    env.run(&["reindex"], b"", &[]).code(1);
+    assert!(!env.store.exists(), "reindex does not create it either");
+    // An empty directory is a new store: set up on first use.
+    fs::create_dir(&env.store).unwrap();
+    env.deliver("support@example.org", "a@b.c", &msg("c29.0@x", "b\n"))
+        .deliver_code(0);
+    assert_eq!(env.count(1), 1);
     env.run(&["check"], b"", &[]).code(0);
 }
