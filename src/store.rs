@@ -125,36 +125,108 @@ impl Store {
                 .create(&self.root)
                 .map_err(|e| ctx(self.root.display(), e))?;
         }
-        for d in [
-            "archived",
-            ".mailtix",
-            ".mailtix/index",
-            ".mailtix/pending",
-            ".mailtix/tmp",
-        ] {
-            mkdir(&self.root.join(d))?;
+        for d in STORE_DIRS {
+            let p = self.root.join(d);
+            mkdir(&p)?;
+            // Checked before anything is made inside it: a planted link would send
+            // the store's state somewhere else.
+            dir_problem(&p).map_or(Ok(()), |why| Err(io::Error::other(why)))?;
         }
         Ok(())
     }
 
-    /// Refuses a store that anyone may write to, or that is not a directory.
-    pub fn check_safe(&self) -> io::Result<()> {
-        for d in [self.root.clone(), self.root.join("archived")] {
-            let m = fs::metadata(&d).map_err(|e| ctx(d.display(), e))?;
-            if !m.is_dir() {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory",
-                    d.display()
-                )));
+    /// Everything that makes the store unsafe to use, for `check` (which reports each)
+    /// and `check_safe` (which refuses the first): a root that is not a directory or
+    /// that anyone may write to, a store directory that is a symlink or not a directory,
+    /// and a symlink among the state files, index shards and pending records. Links
+    /// inside the store are never followed: a planted `secret` link would give away
+    /// every close token and MAC.
+    pub fn safety_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match fs::metadata(&self.root) {
+            Err(e) => {
+                out.push(format!("{}: {e}", self.root.display()));
+                return out;
             }
-            if m.mode() & 0o002 != 0 {
-                return Err(io::Error::other(format!(
-                    "{} is world-writable; run chmod o-w on it",
-                    d.display()
-                )));
+            Ok(m) if !m.is_dir() => {
+                out.push(format!("{} is not a directory", self.root.display()));
+                return out;
+            }
+            Ok(m) if m.mode() & 0o002 != 0 => out.push(format!(
+                "{} is world-writable; run chmod o-w on it",
+                self.root.display()
+            )),
+            Ok(_) => {}
+        }
+        for d in STORE_DIRS {
+            let p = self.root.join(d);
+            if let Some(why) = dir_problem(&p) {
+                out.push(why);
+                continue;
+            }
+            if d.starts_with(".mailtix")
+                && let Ok(rd) = fs::read_dir(&p)
+            {
+                // d_type from the directory listing: no stat per entry.
+                for e in rd.filter_map(|e| e.ok()) {
+                    if e.file_type().is_ok_and(|t| t.is_symlink()) {
+                        out.push(format!(
+                            "{} is a symlink; refusing to use it (remove it)",
+                            e.path().display()
+                        ));
+                    }
+                }
             }
         }
-        Ok(())
+        out
+    }
+
+    /// Refuses a store that anyone may write to, that is not a directory, or that has
+    /// a symlink where mailtix keeps its files (see `safety_problems`).
+    pub fn check_safe(&self) -> io::Result<()> {
+        match self.safety_problems().into_iter().next() {
+            Some(why) => Err(io::Error::other(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// For `check`: directories mailtix cannot create files in (a read-only mount,
+    /// wrong owner), found by creating and removing a probe file in each.
+    pub fn write_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for dir in std::iter::once(self.root.clone()).chain(STORE_DIRS.map(|d| self.root.join(d))) {
+            if !dir.is_dir() {
+                continue;
+            }
+            let probe = dir.join(format!(".check.{}", std::process::id()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&probe)
+            {
+                Ok(_) => {
+                    let _ = fs::remove_file(&probe);
+                }
+                Err(e) => out.push(format!(
+                    "{} is not writable ({e}); deliveries will fail",
+                    dir.display()
+                )),
+            }
+        }
+        out
+    }
+
+    /// For `check`: why the secret cannot be used, if it exists and cannot.
+    pub fn secret_problem(&self) -> Option<String> {
+        let path = self.state_dir().join("secret");
+        match read_nofollow(&path) {
+            Ok(s) if s.len() >= 16 => None,
+            Ok(_) => Some(format!("{} is too short", path.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => Some(format!("{} cannot be read: {e}", path.display())),
+        }
     }
 
     /// The path of ticket `id` in the given state.
@@ -217,7 +289,7 @@ impl Store {
     /// Every ticket the index lists for this Message-ID.
     pub fn tickets_of(&self, mid: &str) -> Vec<u32> {
         let key = index_key(mid);
-        let Ok(data) = fs::read(self.shard(mid)) else {
+        let Ok(data) = read_nofollow(&self.shard(mid)) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -406,7 +478,7 @@ impl Store {
     fn repair_new(&self) -> io::Result<Vec<String>> {
         let mut done = Vec::new();
         let record = self.pending_new_path();
-        match fs::read_to_string(&record) {
+        match read_text_nofollow(&record) {
             Ok(text) => {
                 let mut parts = text.trim_end_matches('\n').splitn(3, ' ');
                 let id = parts.next().and_then(crate::address::parse_id);
@@ -475,7 +547,7 @@ impl Store {
     /// `with_new_ticket_lock`. Returns the next id.
     pub fn rebuild_counter(&self) -> io::Result<u32> {
         let counter = self.counter_path();
-        let current = fs::read_to_string(&counter)
+        let current = read_text_nofollow(&counter)
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok())
             .unwrap_or(1);
@@ -505,7 +577,7 @@ impl Store {
     /// would then be taken for a duplicate of it.
     pub fn create_ticket(&self, entry: &dyn EntryBytes, key: &str) -> io::Result<u32> {
         let counter = self.counter_path();
-        let mut next = match fs::read_to_string(&counter) {
+        let mut next = match read_text_nofollow(&counter) {
             Ok(s) => s.trim().parse::<u32>().unwrap_or(0).max(1),
             Err(e) if e.kind() == io::ErrorKind::NotFound => self.max_id().saturating_add(1),
             Err(e) => return Err(ctx(counter.display(), e)),
@@ -651,7 +723,7 @@ impl Store {
     /// The key for close tokens, created from the system's random source when missing.
     pub fn secret(&self) -> io::Result<Vec<u8>> {
         let path = self.state_dir().join("secret");
-        match fs::read(&path) {
+        match read_nofollow(&path) {
             Ok(s) if s.len() >= 16 => return Ok(s),
             Ok(_) => return Err(io::Error::other(format!("{} is too short", path.display()))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -685,7 +757,7 @@ impl Store {
                 Ok(key.to_vec())
             }
             // Another process created it first: use theirs.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs::read(&path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_nofollow(&path),
             Err(e) => Err(ctx(path.display(), e)),
         }
     }
@@ -832,7 +904,7 @@ impl Store {
 
     /// The summary cache's text, if there is one.
     pub fn read_summaries(&self) -> Option<String> {
-        fs::read_to_string(self.state_dir().join("summaries")).ok()
+        read_text_nofollow(&self.state_dir().join("summaries")).ok()
     }
 
     /// Replaces the summary cache (atomically; it can always be rebuilt).
@@ -872,6 +944,50 @@ impl Lookup for Store {
             .into_iter()
             .find(|&id| self.state(id).is_some())
     }
+}
+
+/// The directories of a store, under its root, in the order `init` makes them.
+const STORE_DIRS: [&str; 5] = [
+    "archived",
+    ".mailtix",
+    ".mailtix/index",
+    ".mailtix/pending",
+    ".mailtix/tmp",
+];
+
+/// Why `p` cannot be one of the store's directories: missing, a symlink, not a
+/// directory, or writable by anyone.
+fn dir_problem(p: &Path) -> Option<String> {
+    match fs::symlink_metadata(p) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => Some(format!("{}: {e}", p.display())),
+        Ok(m) if m.file_type().is_symlink() => Some(format!(
+            "{} is a symlink; refusing to use it (make it a directory)",
+            p.display()
+        )),
+        Ok(m) if !m.is_dir() => Some(format!("{} is not a directory", p.display())),
+        Ok(m) if m.mode() & 0o002 != 0 => Some(format!(
+            "{} is world-writable; run chmod o-w on it",
+            p.display()
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// Reads a file of the store without following a symlink in its last component.
+fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn read_text_nofollow(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_nofollow(path)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// How old a file time is. Lock staleness compares file mtimes with the wall clock,
@@ -1138,7 +1254,7 @@ fn try_lock(path: &Path, stale: Duration, hitching_post: &Path) -> io::Result<At
             // We hold the fcntl lock, so no live mailtix or mutt is writing. A dotlock
             // that names a process that no longer exists (a writer killed with -9) or
             // that is older than the stale limit is left over: remove it.
-            let dead_owner = fs::read_to_string(&dot)
+            let dead_owner = read_text_nofollow(&dot)
                 .ok()
                 .and_then(|t| t.trim().parse::<i32>().ok())
                 .is_some_and(|pid| pid > 0 && !process_alive(pid));
@@ -1213,7 +1329,7 @@ impl Locked {
             }
         }
         let p = self.store.pending_path(self.id);
-        let Ok(text) = fs::read_to_string(&p) else {
+        let Ok(text) = read_text_nofollow(&p) else {
             return Ok(());
         };
         let mut parts = text.trim_end_matches('\n').splitn(3, ' ');

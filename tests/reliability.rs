@@ -913,3 +913,142 @@ fn case29_a_missing_store_root_is_temporary_and_never_created() {
     assert_eq!(env.count(1), 1);
     env.run(&["check"], b"", &[]).code(0);
 }
+
+#[test]
+fn case30_symlinks_inside_the_store_are_refused_and_reported() {
+    // The shard that indexes the first message (store.rs: FNV-1a of the key, top byte).
+    let shard_name = format!(
+        ".mailtix/index/{:02x}",
+        mailtix::mbox::fnv1a(b"c30.0@x") >> 56
+    );
+    for component in [
+        "archived",
+        ".mailtix",
+        ".mailtix/tmp",
+        ".mailtix/pending",
+        ".mailtix/index",
+        &shard_name,
+        ".mailtix/secret",
+        ".mailtix/next-id",
+        ".mailtix/lock",
+    ] {
+        let env = with_ticket_1(Env::new(), "c30.0@x");
+        let path = env.store.join(component);
+        if component == shard_name {
+            assert!(path.is_file(), "{component}: the first ticket's shard");
+        }
+        // The attacker's copy, outside the store, that the link points to.
+        let outside = env.path().join("outside");
+        Command::new("cp")
+            .arg("-a")
+            .arg(&path)
+            .arg(&outside)
+            .status()
+            .unwrap();
+        let remove = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        remove.unwrap();
+        std::os::unix::fs::symlink(&outside, &path).unwrap();
+        let snapshot = |p: &std::path::Path| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "find {} -exec ls -ld {{}} + | sort; find {} -type f -exec md5sum {{}} +",
+                    p.display(),
+                    p.display()
+                ))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let before = snapshot(&outside);
+        let r = env.deliver("support@example.org", "a@b.c", &msg("c30.1@x", "b\n"));
+        r.deliver_code(75);
+        assert!(r.stderr.contains("symlink"), "{component}: {}", r.stderr);
+        let r = env.deliver("ticket-1-close@example.org", ADMIN, &msg("c30.2@x", "b\n"));
+        r.deliver_code(75);
+        assert_eq!(
+            snapshot(&outside),
+            before,
+            "{component}: nothing written through the link"
+        );
+        let c = env.run(&["check"], b"", &[]);
+        c.code(1);
+        assert!(
+            c.stdout
+                .contains(&format!("{} is a symlink", path.display())),
+            "{component}: {}",
+            c.stdout
+        );
+        let a = env.run(&["close", "1"], b"", &[]);
+        a.code(1);
+        assert!(a.stderr.contains("symlink"), "{component}: {}", a.stderr);
+        assert_eq!(a.stderr.lines().count(), 1, "{}", a.stderr);
+        assert!(env.is_open(1), "{component}: not moved");
+        assert_eq!(
+            snapshot(&outside),
+            before,
+            "{component}: nothing written through the link"
+        );
+    }
+}
+
+#[test]
+fn case31_check_reports_a_read_only_store_and_an_unreadable_secret() {
+    // An unreadable secret (a directory here, since root reads any file).
+    let env = with_ticket_1(Env::new(), "c31.0@x");
+    let secret = env.store.join(".mailtix/secret");
+    assert!(secret.is_file(), "the first ack made the secret");
+    fs::remove_file(&secret).unwrap();
+    fs::create_dir(&secret).unwrap();
+    let c = env.run(&["check"], b"", &[]);
+    c.code(1);
+    assert!(
+        c.stdout
+            .contains(&format!("{} cannot be read", secret.display())),
+        "{}",
+        c.stdout
+    );
+    // A read-only store (a read-only mount: root may write any mode).
+    let env = Env::new();
+    let mnt = env.path().join("ro");
+    fs::create_dir(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0770", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mounting a tmpfs needs root");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let cfg = fs::read_to_string(&env.config).unwrap().replace(
+        "store = \"tickets\"",
+        &format!("store = \"{}\"", mnt.display()),
+    );
+    fs::write(&env.config, cfg).unwrap();
+    env.deliver("support@example.org", "a@b.c", &msg("c31.1@x", "b\n"))
+        .deliver_code(0);
+    env.run(&["check"], b"", &[]).code(0);
+    let ok = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let c = env.run(&["check"], b"", &[]);
+    c.code(1);
+    assert!(
+        c.stdout
+            .contains(&format!("{} is not writable", mnt.display())),
+        "{}",
+        c.stdout
+    );
+}
