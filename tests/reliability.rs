@@ -1052,3 +1052,31 @@ fn case31_check_reports_a_read_only_store_and_an_unreadable_secret() {
         c.stdout
     );
 }
+
+#[test]
+fn case32_a_second_link_left_in_tmp_is_removed_by_the_next_lock_and_by_check() {
+    use std::os::unix::fs::MetadataExt;
+    for by_check in [false, true] {
+        let env = with_ticket_1(Env::new(), "c32.0@x");
+        let twin = env.store.join(".mailtix/tmp/new.4194000");
+        // What a writer killed between link(2) and unlink(2) leaves.
+        fs::hard_link(env.store.join("1"), &twin).unwrap();
+        if by_check {
+            let c = env.run(&["check"], b"", &[]);
+            c.code(0);
+            assert!(
+                c.stdout
+                    .contains("repaired: removed .mailtix/tmp/new.4194000, a second link"),
+                "{}",
+                c.stdout
+            );
+        }
+        env.deliver("ticket-1@example.org", "a@b.c", &msg("c32.1@x", "b\n"))
+            .deliver_code(0);
+        assert!(!twin.exists());
+        assert_eq!(fs::metadata(env.store.join("1")).unwrap().nlink(), 1);
+        assert_eq!(env.count(1), 2);
+        env.run(&["close", "1"], b"", &[]).code(0);
+        env.run(&["check"], b"", &[]).code(0);
+    }
+}
