@@ -944,6 +944,41 @@ impl Lookup for Store {
             .into_iter()
             .find(|&id| self.state(id).is_some())
     }
+    fn tickets_of_batch(&self, mids: &[&str]) -> Vec<Option<u32>> {
+        let keys: Vec<String> = mids.iter().map(|m| index_key(m)).collect();
+        let mut by_shard: std::collections::HashMap<PathBuf, Vec<usize>> = Default::default();
+        for (i, m) in mids.iter().enumerate() {
+            by_shard.entry(self.shard(m)).or_default().push(i);
+        }
+        let mut found: Vec<Vec<u32>> = vec![Vec::new(); mids.len()];
+        for (shard, wanted) in by_shard {
+            let Ok(data) = read_nofollow(&shard) else {
+                continue;
+            };
+            let mut index: std::collections::HashMap<&[u8], Vec<usize>> = Default::default();
+            for &i in &wanted {
+                index.entry(keys[i].as_bytes()).or_default().push(i);
+            }
+            for line in data.split(|&b| b == b'\n') {
+                let Some(tab) = line.iter().rposition(|&b| b == b'\t') else {
+                    continue;
+                };
+                if let Some(is) = index.get(&line[..tab])
+                    && let Some(id) = std::str::from_utf8(&line[tab + 1..])
+                        .ok()
+                        .and_then(crate::address::parse_id)
+                {
+                    for &i in is {
+                        found[i].push(id);
+                    }
+                }
+            }
+        }
+        found
+            .into_iter()
+            .map(|ids| ids.into_iter().find(|&id| self.state(id).is_some()))
+            .collect()
+    }
 }
 
 /// The directories of a store, under its root, in the order `init` makes them.
@@ -1591,6 +1626,30 @@ mod tests {
         });
         assert_eq!(missing, 0, "state() said a moving ticket does not exist");
         assert_eq!(s.state(2), None);
+    }
+
+    #[test]
+    fn a_batch_lookup_agrees_with_one_at_a_time() {
+        let (_d, s) = store();
+        for id in 1..=3 {
+            fs::write(s.path(id, State::Open), b"").unwrap();
+        }
+        let mids: Vec<String> = (0..2000).map(|i| format!("m{i}@x")).collect();
+        for (i, m) in mids.iter().enumerate() {
+            if i % 3 != 0 {
+                // ticket 9 does not exist: the next entry must be taken
+                s.index_add(m, if i % 7 == 0 { 9 } else { 1 }).unwrap();
+                s.index_add(m, (i % 3) as u32 + 1).unwrap();
+            }
+        }
+        s.index_add("c\td@e", 2).unwrap();
+        let mut asked: Vec<&str> = mids.iter().map(String::as_str).collect();
+        asked.push("c\td@e");
+        asked.push("m5@x");
+        let batch = Lookup::tickets_of_batch(&s, &asked);
+        let single: Vec<Option<u32>> = asked.iter().map(|m| Lookup::ticket_of(&s, m)).collect();
+        assert_eq!(batch, single);
+        assert_eq!(batch.iter().filter(|f| f.is_some()).count(), 1333 + 2);
     }
 
     #[test]
