@@ -62,14 +62,32 @@ fn check(dir: &Path) -> Run {
     run_in(dir, cmd, b"")
 }
 
-/// A fresh store; with `append`, ticket 1 already holds one message.
-fn fresh(append: bool) -> tempfile::TempDir {
+/// What the swept delivery does.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    New,
+    Append,
+    /// An append to a closed ticket, which reopens it (a rename under the move lock).
+    Reopen,
+}
+
+/// A fresh store; unless `kind` is New, ticket 1 already holds one message (and is
+/// closed for Reopen).
+fn fresh(kind: Kind) -> tempfile::TempDir {
+    let append = kind != Kind::New;
     let d = tempfile::tempdir().unwrap();
     fs::write(d.path().join("config.toml"), CONFIG).unwrap();
     // An empty store directory, as an operator makes it: deliver sets it up.
     fs::create_dir(d.path().join("tickets")).unwrap();
     if append {
         assert_eq!(deliver(d.path(), "support@example.org", "first@x", &[]), 0);
+    }
+    if kind == Kind::Reopen {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(d.path().join("config.toml"))
+            .args(["close", "1"]);
+        run_in(d.path(), cmd, b"").code(0);
     }
     d
 }
@@ -102,8 +120,8 @@ fn copies(store: &Path, mid: &str) -> (usize, Vec<u32>) {
 
 /// Each syscall of one traced delivery, with how many of its calls come before the
 /// store is first touched (those are not swept) and how many there are in all.
-fn syscalls(append: bool, rcpt: &str) -> BTreeMap<String, (usize, usize)> {
-    let d = fresh(append);
+fn syscalls(kind: Kind, rcpt: &str) -> BTreeMap<String, (usize, usize)> {
+    let d = fresh(kind);
     let trace = d.path().join("trace");
     let args = vec!["-f".into(), "-o".into(), trace.display().to_string()];
     assert_eq!(deliver(d.path(), rcpt, "traced@x", &args), 0);
@@ -130,14 +148,15 @@ fn syscalls(append: bool, rcpt: &str) -> BTreeMap<String, (usize, usize)> {
 
 /// Kills the delivery at every (syscall, K) after the store is first touched, then
 /// checks the promises. Returns (runs, runs where deliver was killed).
-fn sweep(append: bool) -> (usize, usize) {
+fn sweep(kind: Kind) -> (usize, usize) {
+    let append = kind != Kind::New;
     need("strace");
     let rcpt = if append {
         "ticket-1@example.org"
     } else {
         "support@example.org"
     };
-    let calls = syscalls(append, rcpt);
+    let calls = syscalls(kind, rcpt);
     let mut jobs: Vec<(String, usize)> = Vec::new();
     for (name, (before, total)) in &calls {
         for k in before + 1..=*total {
@@ -161,9 +180,13 @@ fn sweep(append: bool) -> (usize, usize) {
                     };
                     let what = format!(
                         "{} kill at {name} #{k}",
-                        if append { "append" } else { "new" }
+                        match kind {
+                            Kind::New => "new",
+                            Kind::Append => "append",
+                            Kind::Reopen => "reopen",
+                        }
                     );
-                    let d = fresh(append);
+                    let d = fresh(kind);
                     let store = d.path().join("tickets");
                     let args = vec![
                         "-f".into(),
@@ -221,10 +244,11 @@ fn sweep(append: bool) -> (usize, usize) {
 
 #[test]
 fn case25_kill_9_at_every_syscall_of_a_new_ticket_stores_it_once() {
-    sweep(false);
+    sweep(Kind::New);
 }
 
 #[test]
 fn case26_kill_9_at_every_syscall_of_an_append_stores_it_once() {
-    sweep(true);
+    sweep(Kind::Append);
+    sweep(Kind::Reopen);
 }
