@@ -93,19 +93,30 @@ pub fn target(cfg: &Config, addr: &str) -> Option<Target> {
 
 /// Finds `[TAGn]` in a subject (any case) and returns n, parsed strictly.
 pub fn subject_tag(tag: &str, subject: &str) -> Option<u32> {
+    subject_tag_scan(tag, subject).0
+}
+
+/// `subject_tag`, and how many bytes after tag words it looked at. An id is at most 10
+/// digits and then `]`, so only that far after each `[tag` is looked at: a Subject
+/// full of `[issue` costs linear time, not a search to the end from every one.
+fn subject_tag_scan(tag: &str, subject: &str) -> (Option<u32>, usize) {
     let lower = subject.to_ascii_lowercase();
     let needle = format!("[{}", tag.to_ascii_lowercase());
+    let bytes = lower.as_bytes();
+    let mut examined = 0;
     let mut from = 0;
     while let Some(pos) = lower[from..].find(&needle) {
         let start = from + pos + needle.len();
-        if let Some(end) = lower[start..].find(']')
-            && let Some(id) = parse_id(&lower[start..start + end])
+        let window = &bytes[start..bytes.len().min(start + 11)];
+        examined += window.len();
+        if let Some(end) = window.iter().position(|&b| b == b']')
+            && let Some(id) = std::str::from_utf8(&window[..end]).ok().and_then(parse_id)
         {
-            return Some(id);
+            return (Some(id), examined);
         }
         from = start;
     }
-    None
+    (None, examined)
 }
 
 /// True when `addr` is in our domain.
@@ -203,8 +214,22 @@ mod tests {
             ("issue12", None),
             ("[issue12", None),
             ("Привет [issue5]", Some(5)),
+            ("[issue4294967295]", Some(4_294_967_295)),
+            ("[issue42949672950]", None),
+            ("[issue1Привет]", None),
         ] {
             assert_eq!(subject_tag("issue", s), want, "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_subject_full_of_tag_words_is_read_in_linear_time() {
+        // 2 MB of `[issue` and no `]` until the very end: each tag word may look at
+        // no more than the 11 bytes an id and its `]` can take.
+        let n = 2 * 1024 * 1024 / 6;
+        let subject = format!("{}[issue7]", "[issue".repeat(n));
+        let (id, examined) = subject_tag_scan("issue", &subject);
+        assert_eq!(id, Some(7));
+        assert!(examined <= 11 * (n + 1), "{examined} bytes looked at");
     }
 }

@@ -130,6 +130,7 @@ impl Admin<'_> {
 
     /// `list`.
     pub fn list(&self, args: &ListArgs, out: &mut dyn Write) -> Result<()> {
+        self.safe_store()?;
         let states: &[State] = if args.all {
             &[State::Open, State::Closed]
         } else if args.closed {
@@ -191,6 +192,16 @@ impl Admin<'_> {
         Ok(())
     }
 
+    /// Refuses a store with a symlink where mailtix keeps its files, or one anyone may
+    /// write to (`check` lists every such problem). A missing store is left to the
+    /// command, which finds no tickets.
+    fn safe_store(&self) -> Result<()> {
+        if self.store.root().exists() {
+            self.store.check_safe()?;
+        }
+        Ok(())
+    }
+
     fn find(&self, id: u32) -> Result<State> {
         self.store.state(id).ok_or_else(|| {
             anyhow!(
@@ -202,6 +213,7 @@ impl Admin<'_> {
 
     /// `show`.
     pub fn show(&self, args: &ShowArgs, out: &mut dyn Write) -> Result<()> {
+        self.safe_store()?;
         let st = self.find(args.id)?;
         let data = self.store.read(args.id, st)?;
         if args.raw {
@@ -226,6 +238,7 @@ impl Admin<'_> {
 
     /// Moves ticket `id` to `to`, recording `why` in it. `Ok(false)`: it was there already.
     fn set_state(&self, id: u32, to: State, event: &str, why: &str) -> Result<bool> {
+        self.safe_store()?;
         self.find(id)?;
         let mut l = self
             .store
@@ -298,6 +311,7 @@ impl Admin<'_> {
 
     /// `archive`.
     pub fn archive(&self, args: &ArchiveArgs, out: &mut dyn Write) -> Result<()> {
+        self.safe_store()?;
         let limit = chrono::Duration::days(i64::from(args.idle));
         let mut failed = Vec::new();
         let cached = self.store.read_summaries().unwrap_or_default();
@@ -348,8 +362,28 @@ impl Admin<'_> {
     pub fn check(&self, out: &mut dyn Write) -> Result<()> {
         let mut problems: Vec<String> = Vec::new();
         let root = self.store.root();
-        // Finish or undo appends that a crash interrupted: locking a ticket repairs it.
-        for id in self.store.pending_ids() {
+        // Finish or undo a new ticket and appends that a crash interrupted: taking the
+        // new-ticket lock repairs the first, locking a ticket repairs the others.
+        if root.is_dir() {
+            // A delivery killed while it set the store up leaves some of it missing.
+            // Nothing is repaired through a link: the problems below report it.
+            if self.store.safety_problems().is_empty() && self.store.write_problems().is_empty() {
+                if let Err(e) = self.store.init() {
+                    problems.push(e.to_string());
+                }
+                match self.store.repair_new_tickets() {
+                    Ok(done) => {
+                        for d in done {
+                            writeln!(out, "repaired: {d}")?;
+                        }
+                    }
+                    Err(e) => problems.push(format!("interrupted new ticket not repaired: {e}")),
+                }
+            }
+        }
+        let safe =
+            self.store.safety_problems().is_empty() && self.store.write_problems().is_empty();
+        for id in self.store.pending_ids().into_iter().filter(|_| safe) {
             match self.store.lock(id, self.policy()) {
                 Ok(_) => writeln!(out, "repaired: ticket {id} had an interrupted append")?,
                 Err(e) => {
@@ -358,11 +392,14 @@ impl Admin<'_> {
             }
         }
         match std::fs::metadata(root) {
+            Err(_) if self.store.missing_root().is_some() => {
+                problems.extend(self.store.missing_root())
+            }
             Err(e) => problems.push(format!("store {}: {e}", root.display())),
             Ok(_) => {
-                if let Err(e) = self.store.check_safe() {
-                    problems.push(e.to_string());
-                }
+                problems.extend(self.store.safety_problems());
+                problems.extend(self.store.write_problems());
+                problems.extend(self.store.secret_problem());
                 for st in [State::Open, State::Closed] {
                     for id in self.store.ids(st) {
                         let meta = match self.store.metadata(id, st) {
@@ -485,11 +522,11 @@ impl Admin<'_> {
     /// `reindex`.
     pub fn reindex(&self, out: &mut dyn Write) -> Result<()> {
         self.store.init()?;
+        self.safe_store()?;
         let mut entries = 0usize;
         let mut tickets = 0usize;
         let mut errors = Vec::new();
-        self.store
-            .with_new_ticket_lock(|| self.store.index_clear())?;
+        let mut found = Vec::new();
         for st in [State::Open, State::Closed] {
             for id in self.store.ids(st) {
                 let data = match self.store.read(id, st) {
@@ -510,12 +547,15 @@ impl Admin<'_> {
                 for e in list {
                     let keys = crate::deliver::stored_keys(&e.message);
                     for k in &keys {
-                        self.store.index_add(k, id)?;
+                        found.push((k.clone(), id));
                     }
                     entries += usize::from(!keys.is_empty());
                 }
             }
         }
+        // Merged into the live index shard by shard, never emptied first: mail that
+        // arrives meanwhile must still find what is already stored.
+        self.store.index_merge(&found)?;
         let next = self
             .store
             .with_new_ticket_lock(|| self.store.rebuild_counter())?;

@@ -411,10 +411,7 @@ fn commit_new(
             if let Some(id) = route::Lookup::ticket_of(store, key) {
                 return Ok(Committed::Duplicate(id));
             }
-            let id = store.create_ticket(entry)?;
-            if let Err(e) = store.index_add(key, id) {
-                let _ = store.log(&format!("index: {e}"));
-            }
+            let id = store.create_ticket(entry, key)?;
             Ok(Committed::New { id, previous })
         })
         .map_err(DeliverError::temp)?;

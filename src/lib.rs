@@ -174,6 +174,7 @@ fn run_deliver(io: Inputs<'_>, config: Option<PathBuf>, dargs: cli::DeliverArgs)
         stderr,
     } = io;
     store::restrict_umask();
+    store::ignore_sigxfsz();
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -226,7 +227,7 @@ fn deliver_inner(
         .take(limit)
         .read_to_end(&mut raw)
         .map_err(|e| DeliverError::temp(format!("reading stdin: {e}")))?;
-    let store = store::Store::new(&cfg.store);
+    let store = store::Store::new(&cfg.store).named_by(cfg.source.clone());
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let cx = deliver::Context {
         cfg: &cfg,
@@ -262,7 +263,7 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let admin = admin::Admin {
         cfg: &cfg,
-        store: store::Store::new(&cfg.store),
+        store: store::Store::new(&cfg.store).named_by(cfg.source.clone()),
         now,
         mailer: &mailer,
         env: &env,

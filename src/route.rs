@@ -44,7 +44,16 @@ pub trait Lookup {
     fn message_id_key(&self) -> Option<Vec<u8>> {
         None
     }
+    /// `ticket_of` for each of several Message-IDs, in order. The store reads each
+    /// index shard once for the whole batch.
+    fn tickets_of_batch(&self, message_ids: &[&str]) -> Vec<Option<u32>> {
+        message_ids.iter().map(|m| self.ticket_of(m)).collect()
+    }
 }
+
+/// How many `References` entries threading looks at: the newest ones. A reply names
+/// its parent last; a header of 50,000 ids must not cost 50,000 index lookups.
+pub const MAX_REFERENCES: usize = 100;
 
 /// Why a message went where it went: logged, and used to pick notices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,14 +148,16 @@ pub fn route(
             // The message's own id: where a stored copy of it is (deliver's copy key),
             // else its bare Message-ID.
             let own = msg.copy_key.as_ref().or(msg.message_id.as_ref());
-            let ids = own
+            let ids: Vec<&str> = own
                 .into_iter()
                 .chain(msg.in_reply_to.iter())
-                .chain(msg.references.iter().rev());
+                .chain(msg.references.iter().rev().take(MAX_REFERENCES))
+                .map(String::as_str)
+                .collect();
+            let indexed = lookup.tickets_of_batch(&ids);
             let key = lookup.message_id_key();
-            for mid in ids {
-                let found =
-                    own_message_ticket(cfg, key.as_deref(), mid).or_else(|| lookup.ticket_of(mid));
+            for (mid, in_index) in ids.iter().zip(indexed) {
+                let found = own_message_ticket(cfg, key.as_deref(), mid).or(in_index);
                 if let Some((id, state)) = found.and_then(|id| Some((id, lookup.state(id)?))) {
                     return Ok(Route::Append {
                         id,
@@ -208,6 +219,85 @@ mod tests {
             references: refs.iter().map(|s| s.to_string()).collect(),
             recipient_candidates: to.iter().map(|s| s.to_string()).collect(),
             ..Inbound::default()
+        }
+    }
+
+    /// A store that counts how it is asked, like one index shard read per lookup.
+    struct Counting {
+        ids: HashMap<String, u32>,
+        single: std::cell::Cell<usize>,
+        batches: std::cell::Cell<usize>,
+        asked: std::cell::Cell<usize>,
+    }
+
+    impl Lookup for Counting {
+        fn state(&self, id: u32) -> Option<State> {
+            (id == 5).then_some(State::Open)
+        }
+        fn ticket_of(&self, mid: &str) -> Option<u32> {
+            self.single.set(self.single.get() + 1);
+            self.ids.get(mid).copied()
+        }
+        fn tickets_of_batch(&self, mids: &[&str]) -> Vec<Option<u32>> {
+            self.batches.set(self.batches.get() + 1);
+            self.asked.set(self.asked.get() + mids.len());
+            mids.iter().map(|m| self.ids.get(*m).copied()).collect()
+        }
+    }
+
+    #[test]
+    fn fifty_thousand_references_cost_one_bounded_batch_lookup() {
+        let cfg = Config::parse("domain = \"example.org\"", Path::new("/"), None).unwrap();
+        let refs: Vec<String> = (0..50_000).map(|i| format!("r{i}@x")).collect();
+        let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+        for (known, want) in [
+            (
+                "r49999@x",
+                Route::Append {
+                    id: 5,
+                    state: State::Open,
+                    why: Why::Thread,
+                },
+            ),
+            (
+                "r49900@x",
+                Route::Append {
+                    id: 5,
+                    state: State::Open,
+                    why: Why::Thread,
+                },
+            ),
+            // Older than the newest MAX_REFERENCES: not looked at.
+            ("r49899@x", Route::New),
+            ("r0@x", Route::New),
+            (
+                "irt@x",
+                Route::Append {
+                    id: 5,
+                    state: State::Open,
+                    why: Why::Thread,
+                },
+            ),
+        ] {
+            let store = Counting {
+                ids: HashMap::from([(known.to_string(), 5)]),
+                single: Default::default(),
+                batches: Default::default(),
+                asked: Default::default(),
+            };
+            let m = msg("hello", Some("own@x"), &["irt@x"], &refs, &[]);
+            assert_eq!(
+                route(&cfg, &Target::Support, &m, &store).unwrap(),
+                want,
+                "{known}"
+            );
+            assert_eq!(store.single.get(), 0, "{known}: no lookup one id at a time");
+            assert_eq!(
+                store.batches.get(),
+                1,
+                "{known}: one batch (each shard read once)"
+            );
+            assert_eq!(store.asked.get(), 2 + MAX_REFERENCES, "{known}");
         }
     }
 

@@ -45,6 +45,9 @@ pub struct LockPolicy {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The config file that named the root, if one did: then a missing root is an
+    /// unmounted disk or a typo, not a store to create.
+    config_file: Option<PathBuf>,
 }
 
 fn ctx(what: impl std::fmt::Display, e: io::Error) -> io::Error {
@@ -76,7 +79,29 @@ fn index_key(mid: &str) -> String {
 impl Store {
     /// A store at `root`. Nothing is touched until `init`.
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        Store {
+            root: root.into(),
+            config_file: None,
+        }
+    }
+
+    /// The store a config file names: `init` then never creates a missing root.
+    pub fn named_by(mut self, config_file: Option<PathBuf>) -> Store {
+        self.config_file = config_file;
+        self
+    }
+
+    /// Why the root is unusable as a store root, if it is missing and a config names it.
+    pub fn missing_root(&self) -> Option<String> {
+        let config = self.config_file.as_ref()?;
+        match fs::metadata(&self.root) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(format!(
+                "store {} does not exist; create it or fix `store` in {}",
+                self.root.display(),
+                config.display()
+            )),
+            _ => None,
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -87,8 +112,12 @@ impl Store {
         self.root.join(".mailtix")
     }
 
-    /// Creates the store's directories when missing.
+    /// Creates the store's directories when missing. The root itself is created only
+    /// when no config file named it (the quickstart's `./tickets`).
     pub fn init(&self) -> io::Result<()> {
+        if let Some(why) = self.missing_root() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, why));
+        }
         if !self.root.exists() {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -96,36 +125,108 @@ impl Store {
                 .create(&self.root)
                 .map_err(|e| ctx(self.root.display(), e))?;
         }
-        for d in [
-            "archived",
-            ".mailtix",
-            ".mailtix/index",
-            ".mailtix/pending",
-            ".mailtix/tmp",
-        ] {
-            mkdir(&self.root.join(d))?;
+        for d in STORE_DIRS {
+            let p = self.root.join(d);
+            mkdir(&p)?;
+            // Checked before anything is made inside it: a planted link would send
+            // the store's state somewhere else.
+            dir_problem(&p).map_or(Ok(()), |why| Err(io::Error::other(why)))?;
         }
         Ok(())
     }
 
-    /// Refuses a store that anyone may write to, or that is not a directory.
-    pub fn check_safe(&self) -> io::Result<()> {
-        for d in [self.root.clone(), self.root.join("archived")] {
-            let m = fs::metadata(&d).map_err(|e| ctx(d.display(), e))?;
-            if !m.is_dir() {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory",
-                    d.display()
-                )));
+    /// Everything that makes the store unsafe to use, for `check` (which reports each)
+    /// and `check_safe` (which refuses the first): a root that is not a directory or
+    /// that anyone may write to, a store directory that is a symlink or not a directory,
+    /// and a symlink among the state files, index shards and pending records. Links
+    /// inside the store are never followed: a planted `secret` link would give away
+    /// every close token and MAC.
+    pub fn safety_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match fs::metadata(&self.root) {
+            Err(e) => {
+                out.push(format!("{}: {e}", self.root.display()));
+                return out;
             }
-            if m.mode() & 0o002 != 0 {
-                return Err(io::Error::other(format!(
-                    "{} is world-writable; run chmod o-w on it",
-                    d.display()
-                )));
+            Ok(m) if !m.is_dir() => {
+                out.push(format!("{} is not a directory", self.root.display()));
+                return out;
+            }
+            Ok(m) if m.mode() & 0o002 != 0 => out.push(format!(
+                "{} is world-writable; run chmod o-w on it",
+                self.root.display()
+            )),
+            Ok(_) => {}
+        }
+        for d in STORE_DIRS {
+            let p = self.root.join(d);
+            if let Some(why) = dir_problem(&p) {
+                out.push(why);
+                continue;
+            }
+            if d.starts_with(".mailtix")
+                && let Ok(rd) = fs::read_dir(&p)
+            {
+                // d_type from the directory listing: no stat per entry.
+                for e in rd.filter_map(|e| e.ok()) {
+                    if e.file_type().is_ok_and(|t| t.is_symlink()) {
+                        out.push(format!(
+                            "{} is a symlink; refusing to use it (remove it)",
+                            e.path().display()
+                        ));
+                    }
+                }
             }
         }
-        Ok(())
+        out
+    }
+
+    /// Refuses a store that anyone may write to, that is not a directory, or that has
+    /// a symlink where mailtix keeps its files (see `safety_problems`).
+    pub fn check_safe(&self) -> io::Result<()> {
+        match self.safety_problems().into_iter().next() {
+            Some(why) => Err(io::Error::other(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// For `check`: directories mailtix cannot create files in (a read-only mount,
+    /// wrong owner), found by creating and removing a probe file in each.
+    pub fn write_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for dir in std::iter::once(self.root.clone()).chain(STORE_DIRS.map(|d| self.root.join(d))) {
+            if !dir.is_dir() {
+                continue;
+            }
+            let probe = dir.join(format!(".check.{}", std::process::id()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&probe)
+            {
+                Ok(_) => {
+                    let _ = fs::remove_file(&probe);
+                }
+                Err(e) => out.push(format!(
+                    "{} is not writable ({e}); deliveries will fail",
+                    dir.display()
+                )),
+            }
+        }
+        out
+    }
+
+    /// For `check`: why the secret cannot be used, if it exists and cannot.
+    pub fn secret_problem(&self) -> Option<String> {
+        let path = self.state_dir().join("secret");
+        match read_nofollow(&path) {
+            Ok(s) if s.len() >= 16 => None,
+            Ok(_) => Some(format!("{} is too short", path.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => Some(format!("{} cannot be read: {e}", path.display())),
+        }
     }
 
     /// The path of ticket `id` in the given state.
@@ -138,10 +239,42 @@ impl Store {
 
     /// Where ticket `id` is, judged by `lstat` (a symlink counts as present, and is
     /// refused when someone tries to write it).
+    ///
+    /// The two names are looked at one after the other, so a close or reopen between the
+    /// looks would make an existing ticket seem gone. Moves hold the move lock, so when
+    /// neither name is there we look again under it, where no move can be under way.
     pub fn state(&self, id: u32) -> Option<State> {
-        [State::Open, State::Closed]
-            .into_iter()
-            .find(|&s| fs::symlink_metadata(self.path(id, s)).is_ok())
+        let once = || {
+            [State::Open, State::Closed]
+                .into_iter()
+                .find(|&s| fs::symlink_metadata(self.path(id, s)).is_ok())
+        };
+        once().or_else(|| {
+            let _moves = self.move_lock(false).ok()?;
+            once()
+        })
+    }
+
+    /// The store-wide lock on moving tickets between open and archived: exclusive while
+    /// one is renamed, shared while `state` looks again.
+    fn move_lock(&self, exclusive: bool) -> io::Result<File> {
+        let path = self.state_dir().join("move");
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| ctx(path.display(), e))?;
+        let locked = if exclusive {
+            fs2::FileExt::lock_exclusive(&f)
+        } else {
+            fs2::FileExt::lock_shared(&f)
+        };
+        locked.map_err(|e| ctx(path.display(), e))?;
+        Ok(f)
     }
 
     // ---------------------------------------------------------------- index
@@ -156,7 +289,7 @@ impl Store {
     /// Every ticket the index lists for this Message-ID.
     pub fn tickets_of(&self, mid: &str) -> Vec<u32> {
         let key = index_key(mid);
-        let Ok(data) = fs::read(self.shard(mid)) else {
+        let Ok(data) = read_nofollow(&self.shard(mid)) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -176,16 +309,68 @@ impl Store {
     }
 
     /// Records that ticket `id` holds (or mailtix sent, about `id`) this Message-ID.
-    /// The index is rebuilt by `reindex`, so it is not fsync'd.
+    /// The index is rebuilt by `reindex`, so it is not fsync'd. The append is made under
+    /// the shard's lock, so it never lands in a shard that `reindex` is replacing.
     pub fn index_add(&self, mid: &str, id: u32) -> io::Result<()> {
-        append_to(&self.shard(mid), &format!("{}\t{id}\n", index_key(mid)))
+        let path = self.shard(mid);
+        let mut f = lock_shard(&path)?;
+        f.write_all(format!("{}\t{id}\n", index_key(mid)).as_bytes())
+            .map_err(|e| ctx(path.display(), e))
     }
 
-    /// Empties the index (for `reindex`).
-    pub fn index_clear(&self) -> io::Result<()> {
+    /// Merges `entries` (Message-ID, ticket) into the index, for `reindex`. The live
+    /// index is never emptied, so deliveries that run meanwhile still find what is
+    /// stored: each shard is rewritten under its lock as what it holds plus what was
+    /// found, without entries for tickets that no longer exist and without repeats,
+    /// and renamed into place. Returns how many entries the index holds.
+    pub fn index_merge(&self, entries: &[(String, u32)]) -> io::Result<usize> {
+        let mut by_shard: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
+        for (mid, id) in entries {
+            by_shard
+                .entry(self.shard(mid))
+                .or_default()
+                .push(format!("{}\t{id}", index_key(mid)));
+        }
         let dir = self.state_dir().join("index");
-        let _ = fs::remove_dir_all(&dir);
-        mkdir(&dir)
+        if let Ok(rd) = fs::read_dir(&dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let name = e.file_name();
+                let is_shard = name.len() == 2
+                    && name
+                        .to_str()
+                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
+                if is_shard {
+                    by_shard.entry(e.path()).or_default();
+                }
+            }
+        }
+        let mut exists: std::collections::HashMap<u32, bool> = Default::default();
+        let mut total = 0;
+        for (path, found) in by_shard {
+            let mut f = lock_shard(&path)?;
+            let mut current = String::new();
+            f.read_to_string(&mut current)
+                .map_err(|e| ctx(path.display(), e))?;
+            let mut seen = std::collections::HashSet::new();
+            let mut text = String::new();
+            for line in current.lines().chain(found.iter().map(String::as_str)) {
+                let Some(id) = line
+                    .rsplit_once('\t')
+                    .and_then(|(_, id)| crate::address::parse_id(id))
+                else {
+                    continue;
+                };
+                let live = *exists.entry(id).or_insert_with(|| self.state(id).is_some());
+                if live && seen.insert(line) {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+            total += seen.len();
+            write_replace(&path, text.as_bytes())?;
+            drop(f);
+        }
+        Ok(total)
     }
 
     // ---------------------------------------------------------------- locking
@@ -258,12 +443,103 @@ impl Store {
         Ok(f)
     }
 
-    /// Runs `f` while holding the store-wide lock that serialises new tickets.
+    /// Runs `f` while holding the store-wide lock that serialises new tickets. A new
+    /// ticket that a killed writer left half-made is finished or undone first, so `f`
+    /// sees every ticket whose file exists with its key indexed.
     pub fn with_new_ticket_lock<T>(&self, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
         let lockfile = self.locked_state_file("lock")?;
-        let out = f();
+        let out = self.repair_new().and_then(|done| {
+            for d in done {
+                let _ = self.log(&format!("repaired: {d}"));
+            }
+            f()
+        });
         let _ = fs2::FileExt::unlock(&lockfile);
         out
+    }
+
+    /// Takes the new-ticket lock and finishes or undoes what a killed writer left, for
+    /// `check`: returns what was repaired.
+    pub fn repair_new_tickets(&self) -> io::Result<Vec<String>> {
+        let lockfile = self.locked_state_file("lock")?;
+        let out = self.repair_new();
+        let _ = fs2::FileExt::unlock(&lockfile);
+        out
+    }
+
+    fn pending_new_path(&self) -> PathBuf {
+        self.state_dir().join("pending").join("new")
+    }
+
+    /// Under the new-ticket lock: finishes (ticket present: make sure its key is
+    /// indexed) or undoes (ticket absent: drop the temp file) the new ticket named by
+    /// `pending/new`, then removes every `tmp/new.*` file. Only a holder of this lock
+    /// creates those files, so while we hold it every one of them is a dead writer's.
+    fn repair_new(&self) -> io::Result<Vec<String>> {
+        let mut done = Vec::new();
+        let record = self.pending_new_path();
+        match read_text_nofollow(&record) {
+            Ok(text) => {
+                let mut parts = text.trim_end_matches('\n').splitn(3, ' ');
+                let id = parts.next().and_then(crate::address::parse_id);
+                let tmp = parts
+                    .next()
+                    .filter(|t| t.starts_with("new.") && !t.contains('/'));
+                let key = parts.next().unwrap_or("");
+                if let (Some(id), Some(tmp)) = (id, tmp) {
+                    let tmp = self.state_dir().join("tmp").join(tmp);
+                    let tmp_meta = fs::symlink_metadata(&tmp).ok();
+                    let ticket = self.state(id).and_then(|st| self.metadata(id, st).ok());
+                    // The ticket is ours when the temp file is gone (renamed into
+                    // place) or is a second link to it (killed between link and unlink).
+                    let linked = match (&tmp_meta, &ticket) {
+                        (None, Some(_)) => true,
+                        (Some(t), Some(n)) => t.ino() == n.ino() && t.dev() == n.dev(),
+                        _ => false,
+                    };
+                    if linked {
+                        if !key.is_empty() && !self.tickets_of(key).contains(&id) {
+                            self.index_add(key, id)?;
+                        }
+                        done.push(format!("new ticket {id} was not indexed; indexed it"));
+                    } else {
+                        done.push(format!("new ticket {id} was never linked in; dropped it"));
+                    }
+                }
+                match fs::remove_file(&record) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(ctx(record.display(), e)),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ctx(record.display(), e)),
+        }
+        let tmp_dir = self.state_dir().join("tmp");
+        if let Ok(rd) = fs::read_dir(&tmp_dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Hitching posts and secrets in the making name their writer's pid.
+                let dead_writer = ["lock.", "secret."].iter().any(|p| {
+                    name.strip_prefix(p)
+                        .and_then(|pid| pid.parse::<i32>().ok())
+                        .is_some_and(|pid| pid > 0 && !process_alive(pid))
+                });
+                if dead_writer {
+                    let _ = fs::remove_file(e.path());
+                    done.push(format!("removed leftover .mailtix/tmp/{name}"));
+                } else if name.starts_with("new.") {
+                    let twin = e.metadata().is_ok_and(|m| m.nlink() > 1);
+                    fs::remove_file(e.path()).map_err(|err| ctx(e.path().display(), err))?;
+                    done.push(if twin {
+                        format!("removed .mailtix/tmp/{name}, a second link to a new ticket")
+                    } else {
+                        format!("removed leftover .mailtix/tmp/{name}")
+                    });
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// Makes the id counter at least one past the highest ticket present (for
@@ -271,7 +547,7 @@ impl Store {
     /// `with_new_ticket_lock`. Returns the next id.
     pub fn rebuild_counter(&self) -> io::Result<u32> {
         let counter = self.counter_path();
-        let current = fs::read_to_string(&counter)
+        let current = read_text_nofollow(&counter)
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok())
             .unwrap_or(1);
@@ -289,27 +565,32 @@ impl Store {
             .unwrap_or(0)
     }
 
-    /// Creates a new ticket holding `entry` and returns its id. Must run inside
-    /// `with_new_ticket_lock`. The file appears whole or not at all: it is written
-    /// and fsync'd under `.mailtix/tmp/`, then hard-linked into place (a link never
-    /// replaces an existing file), and the directory is fsync'd.
-    pub fn create_ticket(&self, entry: &dyn EntryBytes) -> io::Result<u32> {
+    /// Creates a new ticket holding `entry`, indexed under `key`, and returns its id.
+    /// Must run inside `with_new_ticket_lock`. The file appears whole or not at all: it
+    /// is written and fsync'd under `.mailtix/tmp/`, then renamed into place with
+    /// `RENAME_NOREPLACE` (never replacing a file, never leaving a second link), and
+    /// the directory is fsync'd. Before the rename, `pending/new` records the id, the
+    /// temp file and the key, so that if we are killed between the rename and the
+    /// index entry the next holder of the lock indexes the key, and Exim's retry finds
+    /// the ticket instead of opening a second one. The key is never indexed before the
+    /// ticket exists: a dead writer's id may go to another message, and the retry
+    /// would then be taken for a duplicate of it.
+    pub fn create_ticket(&self, entry: &dyn EntryBytes, key: &str) -> io::Result<u32> {
         let counter = self.counter_path();
-        let mut next = match fs::read_to_string(&counter) {
+        let mut next = match read_text_nofollow(&counter) {
             Ok(s) => s.trim().parse::<u32>().unwrap_or(0).max(1),
             Err(e) if e.kind() == io::ErrorKind::NotFound => self.max_id().saturating_add(1),
             Err(e) => return Err(ctx(counter.display(), e)),
         };
-        let tmp = self
-            .state_dir()
-            .join("tmp")
-            .join(format!("new.{}", std::process::id()));
+        let tmp_name = format!("new.{}", std::process::id());
+        let tmp = self.state_dir().join("tmp").join(&tmp_name);
         let _ = fs::remove_file(&tmp);
         {
             let mut f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(FILE_MODE)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)
                 .map_err(|e| ctx(tmp.display(), e))?;
             let written = (|| {
@@ -324,29 +605,46 @@ impl Store {
                 return Err(ctx("writing a new ticket", e));
             }
         }
+        let record = self.pending_new_path();
+        let undo = |e: io::Error| {
+            let _ = fs::remove_file(&tmp);
+            let _ = fs::remove_file(&record);
+            e
+        };
         let id = loop {
             if next == u32::MAX {
-                let _ = fs::remove_file(&tmp);
-                return Err(io::Error::other("ticket ids are exhausted"));
+                return Err(undo(io::Error::other("ticket ids are exhausted")));
             }
             if self.state(next).is_some() {
                 next += 1;
                 continue;
             }
-            match fs::hard_link(&tmp, self.path(next, State::Open)) {
+            write_synced(
+                &record,
+                format!("{next} {tmp_name} {}\n", index_key(key)).as_bytes(),
+            )
+            .map_err(undo)?;
+            match link_into_place(&tmp, &self.path(next, State::Open)) {
                 Ok(()) => break next,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => next += 1,
-                Err(e) => {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(ctx(self.root.display(), e));
-                }
+                Err(e) => return Err(undo(ctx(self.root.display(), e))),
             }
         };
-        let _ = fs::remove_file(&tmp);
         if let Err(e) = sync_dir(&self.root) {
             // Not known to be durable: undo, so that the retry finds the store as it was.
             let _ = fs::remove_file(self.path(id, State::Open));
+            let _ = fs::remove_file(&record);
             return Err(e);
+        }
+        // Past the commit point: an index failure is logged (the pending record stays,
+        // so the next new ticket or `check` indexes it) and never becomes a retry.
+        match self.index_add(key, id) {
+            Ok(()) => {
+                let _ = fs::remove_file(&record);
+            }
+            Err(e) => {
+                let _ = self.log(&format!("index: {e}"));
+            }
         }
         // The counter is a hint (existing files are skipped), so failing to write it
         // must not fail a delivery that is already on disk.
@@ -425,7 +723,7 @@ impl Store {
     /// The key for close tokens, created from the system's random source when missing.
     pub fn secret(&self) -> io::Result<Vec<u8>> {
         let path = self.state_dir().join("secret");
-        match fs::read(&path) {
+        match read_nofollow(&path) {
             Ok(s) if s.len() >= 16 => return Ok(s),
             Ok(_) => return Err(io::Error::other(format!("{} is too short", path.display()))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -433,20 +731,33 @@ impl Store {
         }
         let mut key = [0u8; 32];
         File::open("/dev/urandom")?.read_exact(&mut key)?;
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                f.write_all(&key)?;
-                f.sync_all()?;
+        // Written whole under tmp/ and then put in place without replacing: a writer
+        // killed halfway must not leave a short secret that fails every later delivery.
+        let tmp = self
+            .state_dir()
+            .join("tmp")
+            .join(format!("secret.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        let made = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)
+                .map_err(|e| ctx(tmp.display(), e))?;
+            f.write_all(&key)?;
+            f.sync_all()?;
+            link_into_place(&tmp, &path)
+        })();
+        let _ = fs::remove_file(&tmp);
+        match made {
+            Ok(()) => {
                 sync_dir(&self.state_dir())?;
                 Ok(key.to_vec())
             }
             // Another process created it first: use theirs.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs::read(&path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_nofollow(&path),
             Err(e) => Err(ctx(path.display(), e)),
         }
     }
@@ -617,7 +928,7 @@ impl Store {
 
     /// The summary cache's text, if there is one.
     pub fn read_summaries(&self) -> Option<String> {
-        fs::read_to_string(self.state_dir().join("summaries")).ok()
+        read_text_nofollow(&self.state_dir().join("summaries")).ok()
     }
 
     /// Replaces the summary cache (atomically; it can always be rebuilt).
@@ -630,9 +941,17 @@ impl Store {
         let Ok(rd) = fs::read_dir(self.state_dir().join("pending")) else {
             return Vec::new();
         };
-        rd.filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(crate::address::parse_id))
-            .collect()
+        // `N`, or `N.tmpPID` when the writer was killed while writing the record.
+        let mut ids: Vec<u32> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_string();
+                crate::address::parse_id(name.split_once(".tmp").map_or(&name, |(n, _)| n))
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     fn pending_path(&self, id: u32) -> PathBuf {
@@ -652,6 +971,85 @@ impl Lookup for Store {
     fn message_id_key(&self) -> Option<Vec<u8>> {
         self.secret().ok()
     }
+    fn tickets_of_batch(&self, mids: &[&str]) -> Vec<Option<u32>> {
+        let keys: Vec<String> = mids.iter().map(|m| index_key(m)).collect();
+        let mut by_shard: std::collections::HashMap<PathBuf, Vec<usize>> = Default::default();
+        for (i, m) in mids.iter().enumerate() {
+            by_shard.entry(self.shard(m)).or_default().push(i);
+        }
+        let mut found: Vec<Vec<u32>> = vec![Vec::new(); mids.len()];
+        for (shard, wanted) in by_shard {
+            let Ok(data) = read_nofollow(&shard) else {
+                continue;
+            };
+            let mut index: std::collections::HashMap<&[u8], Vec<usize>> = Default::default();
+            for &i in &wanted {
+                index.entry(keys[i].as_bytes()).or_default().push(i);
+            }
+            for line in data.split(|&b| b == b'\n') {
+                let Some(tab) = line.iter().rposition(|&b| b == b'\t') else {
+                    continue;
+                };
+                if let Some(is) = index.get(&line[..tab])
+                    && let Some(id) = std::str::from_utf8(&line[tab + 1..])
+                        .ok()
+                        .and_then(crate::address::parse_id)
+                {
+                    for &i in is {
+                        found[i].push(id);
+                    }
+                }
+            }
+        }
+        found
+            .into_iter()
+            .map(|ids| ids.into_iter().find(|&id| self.state(id).is_some()))
+            .collect()
+    }
+}
+
+/// The directories of a store, under its root, in the order `init` makes them.
+const STORE_DIRS: [&str; 5] = [
+    "archived",
+    ".mailtix",
+    ".mailtix/index",
+    ".mailtix/pending",
+    ".mailtix/tmp",
+];
+
+/// Why `p` cannot be one of the store's directories: missing, a symlink, not a
+/// directory, or writable by anyone.
+fn dir_problem(p: &Path) -> Option<String> {
+    match fs::symlink_metadata(p) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => Some(format!("{}: {e}", p.display())),
+        Ok(m) if m.file_type().is_symlink() => Some(format!(
+            "{} is a symlink; refusing to use it (make it a directory)",
+            p.display()
+        )),
+        Ok(m) if !m.is_dir() => Some(format!("{} is not a directory", p.display())),
+        Ok(m) if m.mode() & 0o002 != 0 => Some(format!(
+            "{} is world-writable; run chmod o-w on it",
+            p.display()
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// Reads a file of the store without following a symlink in its last component.
+fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn read_text_nofollow(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_nofollow(path)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// How old a file time is. Lock staleness compares file mtimes with the wall clock,
@@ -659,6 +1057,30 @@ impl Lookup for Store {
 #[allow(clippy::disallowed_methods)]
 fn age(t: SystemTime) -> Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
+}
+
+/// Opens an index shard for appending and takes its flock. `reindex` replaces shards by
+/// rename while holding the lock, so after waiting for it the path may name a new
+/// file: then the lock is on a file nobody reads any more, and we open again.
+fn lock_shard(path: &Path) -> io::Result<File> {
+    loop {
+        let f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| ctx(path.display(), e))?;
+        fs2::FileExt::lock_exclusive(&f).map_err(|e| ctx(path.display(), e))?;
+        let held = f.metadata()?;
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => return Ok(f),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(ctx(path.display(), e)),
+        }
+    }
 }
 
 /// Appends text to a state file in one write (O_APPEND keeps concurrent writers'
@@ -694,6 +1116,62 @@ fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     written
+}
+
+/// Writes a small record and fsyncs it (and its directory) before returning.
+fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| ctx(path.display(), e))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    match path.parent() {
+        Some(d) => sync_dir(d),
+        None => Ok(()),
+    }
+}
+
+/// Puts `tmp` at `to` without ever replacing a file at `to`: `renameat2` with
+/// `RENAME_NOREPLACE`, so there is never a moment with two links. Where the kernel or
+/// filesystem lacks it (EINVAL, ENOSYS), a hard link and an unlink: a kill between
+/// the two leaves a second link, which the next lock and `check` remove.
+#[allow(unsafe_code)]
+fn link_into_place(tmp: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::other(format!("{} contains a NUL byte", p.display())))
+    };
+    let (from_c, to_c) = (c(tmp)?, c(to)?);
+    // SAFETY: both pointers come from CStrings that live until the call returns, and
+    // AT_FDCWD makes the kernel resolve them as ordinary paths. renameat2 reads only
+    // the two strings.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from_c.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+            fs::hard_link(tmp, to)?;
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        _ => Err(e),
+    }
 }
 
 enum Attempt {
@@ -760,6 +1238,31 @@ fn make_dotlock(dot: &Path, hitching_post: &Path) -> io::Result<()> {
     linked
 }
 
+/// A new ticket made with a hard link whose writer was killed before the unlink has a
+/// second name, `.mailtix/tmp/new.PID`. That name is ours, not someone's hard link:
+/// remove it. True when one was removed.
+pub fn remove_tmp_twin(tmp_dir: &Path, ticket: &fs::Metadata) -> bool {
+    let Ok(rd) = fs::read_dir(tmp_dir) else {
+        return false;
+    };
+    let mut removed = false;
+    for e in rd.filter_map(|e| e.ok()) {
+        let is_new = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("new."));
+        if is_new
+            && let Ok(m) = fs::symlink_metadata(e.path())
+            && m.ino() == ticket.ino()
+            && m.dev() == ticket.dev()
+            && fs::remove_file(e.path()).is_ok()
+        {
+            removed = true;
+        }
+    }
+    removed
+}
+
 /// One non-blocking try at fcntl lock + dotlock on `path`.
 fn try_lock(path: &Path, stale: Duration, hitching_post: &Path) -> io::Result<Attempt> {
     let file = match OpenOptions::new()
@@ -785,6 +1288,13 @@ fn try_lock(path: &Path, stale: Duration, hitching_post: &Path) -> io::Result<At
             path.display()
         )));
     }
+    if meta.nlink() == 2
+        && let Some(tmp_dir) = hitching_post.parent()
+        && remove_tmp_twin(tmp_dir, &meta)
+    {
+        drop(file);
+        return Ok(Attempt::Moved); // look again, now with one link
+    }
     if meta.nlink() != 1 {
         return Err(io::Error::other(format!(
             "{} has {} hard links; refusing to write it",
@@ -806,7 +1316,7 @@ fn try_lock(path: &Path, stale: Duration, hitching_post: &Path) -> io::Result<At
             // We hold the fcntl lock, so no live mailtix or mutt is writing. A dotlock
             // that names a process that no longer exists (a writer killed with -9) or
             // that is older than the stale limit is left over: remove it.
-            let dead_owner = fs::read_to_string(&dot)
+            let dead_owner = read_text_nofollow(&dot)
                 .ok()
                 .and_then(|t| t.trim().parse::<i32>().ok())
                 .is_some_and(|pid| pid > 0 && !process_alive(pid));
@@ -881,7 +1391,7 @@ impl Locked {
             }
         }
         let p = self.store.pending_path(self.id);
-        let Ok(text) = fs::read_to_string(&p) else {
+        let Ok(text) = read_text_nofollow(&p) else {
             return Ok(());
         };
         let mut parts = text.trim_end_matches('\n').splitn(3, ' ');
@@ -974,7 +1484,10 @@ impl Locked {
                 to.display()
             )));
         }
-        fs::rename(&self.path, &to).map_err(|e| ctx(to.display(), e))?;
+        {
+            let _moves = self.store.move_lock(true)?;
+            fs::rename(&self.path, &to).map_err(|e| ctx(to.display(), e))?;
+        }
         let from_dir = self.path.parent().map(Path::to_path_buf);
         self.path = to;
         self.state = state;
@@ -1013,6 +1526,19 @@ pub fn restrict_umask() {
     }
 }
 
+/// Ignores SIGXFSZ. Under a file-size limit (`ulimit -f`, an MTA's rlimit) its default
+/// action kills the process mid-write, which Exim sees as a signal and freezes the
+/// message, and the temp file stays behind. Ignored, the write fails with EFBIG, the
+/// append is undone, and deliver exits 75.
+#[allow(unsafe_code)]
+pub fn ignore_sigxfsz() {
+    // SAFETY: signal(2) with SIG_IGN installs no handler code; it changes only the
+    // process's disposition for one signal.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// Permissions of a path, for `check`.
 pub fn mode_of(p: &Path) -> io::Result<u32> {
     Ok(fs::symlink_metadata(p)?.permissions().mode())
@@ -1040,17 +1566,17 @@ mod tests {
     fn ids_go_up_and_skip_existing_files() {
         let (_d, s) = store();
         let a = s
-            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 1\n\n".to_vec()))
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 1\n\n".to_vec(), "k1@x"))
             .unwrap();
         assert_eq!(a, 1);
         fs::write(s.path(2, State::Closed), b"").unwrap();
         let b = s
-            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 2\n\n".to_vec()))
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 2\n\n".to_vec(), "k2@x"))
             .unwrap();
         assert_eq!(b, 3);
         fs::remove_file(s.counter_path()).unwrap();
         let c = s
-            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 3\n\n".to_vec()))
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 3\n\n".to_vec(), "k3@x"))
             .unwrap();
         assert_eq!(c, 4, "a lost counter is rebuilt from the files");
         assert!(
@@ -1059,6 +1585,98 @@ mod tests {
                 .next()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_new_ticket_left_by_a_killed_writer_is_finished_or_undone() {
+        let (_d, s) = store();
+        let tmp = s.root.join(".mailtix/tmp");
+        // Killed after the rename, before the index entry: the key is indexed.
+        fs::write(s.path(1, State::Open), b"From a x\nA: 1\n\n").unwrap();
+        fs::write(s.pending_new_path(), "1 new.99999999 done@x\n").unwrap();
+        s.with_new_ticket_lock(|| Ok(())).unwrap();
+        assert_eq!(s.tickets_of("done@x"), vec![1]);
+        assert!(!s.pending_new_path().exists());
+        // Killed before the rename: the temp file goes, the id is free, nothing indexed.
+        fs::write(tmp.join("new.99999999"), b"From a x\nA: 2\n\n").unwrap();
+        fs::write(s.pending_new_path(), "2 new.99999999 undone@x\n").unwrap();
+        let id = s
+            .with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 3\n\n".to_vec(), "k@x"))
+            .unwrap();
+        assert_eq!(id, 2);
+        assert!(s.tickets_of("undone@x").is_empty());
+        assert_eq!(
+            fs::read(s.path(2, State::Open)).unwrap(),
+            b"From a x\nA: 3\n\n"
+        );
+        assert!(fs::read_dir(&tmp).unwrap().next().is_none());
+        assert!(!s.pending_new_path().exists());
+        // Killed between the hard link and the unlink (filesystems without renameat2).
+        fs::hard_link(s.path(2, State::Open), tmp.join("new.99999998")).unwrap();
+        fs::write(tmp.join("new.99999997"), b"orphan").unwrap();
+        let l = s.lock(2, policy()).unwrap().unwrap();
+        assert_eq!(l.file.metadata().unwrap().nlink(), 1);
+        drop(l);
+        s.repair_new_tickets().unwrap();
+        assert!(
+            fs::read_dir(&tmp).unwrap().next().is_none(),
+            "dead writers' files go"
+        );
+    }
+
+    #[test]
+    fn a_new_ticket_never_has_a_second_link() {
+        let (_d, s) = store();
+        s.with_new_ticket_lock(|| s.create_ticket(&b"From a x\nA: 1\n\n".to_vec(), "k@x"))
+            .unwrap();
+        assert_eq!(s.metadata(1, State::Open).unwrap().nlink(), 1);
+        assert_eq!(s.tickets_of("k@x"), vec![1]);
+        assert!(!s.pending_new_path().exists());
+    }
+
+    #[test]
+    fn a_ticket_being_closed_and_reopened_is_never_missing() {
+        let (_d, s) = store();
+        fs::write(s.path(1, State::Open), b"From a x\nA: 1\n\n").unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let missing = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for to in [State::Closed, State::Open] {
+                        s.lock(1, policy()).unwrap().unwrap().move_to(to).unwrap();
+                    }
+                }
+            });
+            let missing = (0..200_000).filter(|_| s.state(1).is_none()).count();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            missing
+        });
+        assert_eq!(missing, 0, "state() said a moving ticket does not exist");
+        assert_eq!(s.state(2), None);
+    }
+
+    #[test]
+    fn a_batch_lookup_agrees_with_one_at_a_time() {
+        let (_d, s) = store();
+        for id in 1..=3 {
+            fs::write(s.path(id, State::Open), b"").unwrap();
+        }
+        let mids: Vec<String> = (0..2000).map(|i| format!("m{i}@x")).collect();
+        for (i, m) in mids.iter().enumerate() {
+            if i % 3 != 0 {
+                // ticket 9 does not exist: the next entry must be taken
+                s.index_add(m, if i % 7 == 0 { 9 } else { 1 }).unwrap();
+                s.index_add(m, (i % 3) as u32 + 1).unwrap();
+            }
+        }
+        s.index_add("c\td@e", 2).unwrap();
+        let mut asked: Vec<&str> = mids.iter().map(String::as_str).collect();
+        asked.push("c\td@e");
+        asked.push("m5@x");
+        let batch = Lookup::tickets_of_batch(&s, &asked);
+        let single: Vec<Option<u32>> = asked.iter().map(|m| Lookup::ticket_of(&s, m)).collect();
+        assert_eq!(batch, single);
+        assert_eq!(batch.iter().filter(|f| f.is_some()).count(), 1333 + 2);
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod bounce_reports;
+mod crash;
 mod deliver;
 mod e2e;
 mod golden;

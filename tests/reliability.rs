@@ -335,6 +335,7 @@ fn case08_a_full_disk_is_temporary_and_changes_nothing() {
         &format!("store = \"{}\"", mnt.join("t").display()),
     );
     fs::write(&env.config, cfg).unwrap();
+    fs::create_dir(mnt.join("t")).unwrap();
     env.deliver(
         "support@example.org",
         "ann@customer.example",
@@ -798,4 +799,284 @@ fn case21_acks_over_smtp_carry_no_injected_headers_or_recipients() {
         "the sink received the acknowledgements: {}",
         t.len()
     );
+}
+
+#[test]
+fn case24_a_file_size_limit_with_the_default_sigxfsz_is_75_and_leaves_no_tmp_file() {
+    let env = with_ticket_1(Env::new(), "c24.0@x");
+    let before = env.ticket(1);
+    let big = msg("c24.1@x", &"x".repeat(20_000));
+    for rcpt in ["ticket-1@example.org", "support@example.org"] {
+        // No trap: SIGXFSZ keeps its default action (terminate), as under Exim.
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c").arg(format!(
+            "ulimit -f 8; exec {BIN} --config {} deliver --recipient {rcpt} --sender a@b.c",
+            env.config.display()
+        ));
+        let r = env.spawn(cmd, big.as_bytes(), &[]);
+        r.deliver_code(75);
+        assert!(r.stderr.contains("File too large"), "{}", r.stderr);
+        assert_eq!(env.ticket(1), before);
+        assert!(!env.store.join("2").exists(), "no new ticket");
+        let tmp: Vec<_> = fs::read_dir(env.store.join(".mailtix/tmp"))
+            .unwrap()
+            .collect();
+        assert!(tmp.is_empty(), "no tmp file left: {tmp:?}");
+    }
+}
+
+#[test]
+fn case28_reindex_while_mail_arrives_stores_no_redelivery_twice() {
+    let env = Arc::new(with_ticket_1(
+        Env::with_config("lock_timeout = 60"),
+        "c28.first@x",
+    ));
+    // Stored messages, in ticket 1 and in tickets of their own.
+    for i in 0..60 {
+        let rcpt = if i % 2 == 0 {
+            "ticket-1@example.org"
+        } else {
+            "support@example.org"
+        };
+        env.deliver(rcpt, "a@b.c", &msg(&format!("c28.{i}@x"), "b\n"))
+            .deliver_code(0);
+    }
+    let before: Vec<Vec<u8>> = (1..=31).map(|id| env.ticket(id)).collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reindexer = {
+        let (env, stop) = (env.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                env.run(&["reindex"], b"", &[]).code(0);
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    // Exim redelivers every one of them, several times, while reindex runs.
+    for _ in 0..4 {
+        for i in 0..60 {
+            let rcpt = if i % 2 == 0 {
+                "ticket-1@example.org"
+            } else {
+                "support@example.org"
+            };
+            env.deliver(rcpt, "a@b.c", &msg(&format!("c28.{i}@x"), "b\n"))
+                .deliver_code(0);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = reindexer.join().unwrap();
+    assert!(rounds >= 3, "reindex ran during the deliveries: {rounds}");
+    eprintln!("{rounds} reindex runs during 240 redeliveries");
+    let after: Vec<Vec<u8>> = (1..=31).map(|id| env.ticket(id)).collect();
+    let stored: usize = (1..)
+        .take_while(|id| env.store.join(id.to_string()).exists())
+        .map(|id| env.count(id))
+        .sum();
+    assert_eq!(stored, 61, "messages stored ({rounds} reindex runs)");
+    assert!(
+        !env.store.join("32").exists(),
+        "no redelivery opened a ticket"
+    );
+    assert!(
+        before == after,
+        "no redelivery was stored again ({rounds} reindex runs)"
+    );
+    env.run(&["check"], b"", &[]).code(0);
+}
+
+#[test]
+fn case29_a_missing_store_root_is_temporary_and_never_created() {
+    let env = Env::new();
+    fs::remove_dir(&env.store).unwrap();
+    let r = env.deliver("support@example.org", "a@b.c", &msg("c29.0@x", "b\n"));
+    r.deliver_code(75);
+    let want = format!(
+        "store {} does not exist; create it or fix `store` in {}",
+        env.store.display(),
+        env.config.display()
+    );
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    assert!(!env.store.exists(), "a missing store is not created");
+    let c = env.run(&["check"], b"", &[]);
+    c.code(1);
+    assert!(c.stdout.contains(&want), "{}", c.stdout);
+    assert!(!env.store.exists());
+    env.run(&["reindex"], b"", &[]).code(1);
+    assert!(!env.store.exists(), "reindex does not create it either");
+    // An empty directory is a new store: set up on first use.
+    fs::create_dir(&env.store).unwrap();
+    env.deliver("support@example.org", "a@b.c", &msg("c29.0@x", "b\n"))
+        .deliver_code(0);
+    assert_eq!(env.count(1), 1);
+    env.run(&["check"], b"", &[]).code(0);
+}
+
+#[test]
+fn case30_symlinks_inside_the_store_are_refused_and_reported() {
+    // The shard that indexes the first message (store.rs: FNV-1a of the key, top byte).
+    let shard_name = format!(
+        ".mailtix/index/{:02x}",
+        mailtix::mbox::fnv1a(b"c30.0@x") >> 56
+    );
+    for component in [
+        "archived",
+        ".mailtix",
+        ".mailtix/tmp",
+        ".mailtix/pending",
+        ".mailtix/index",
+        &shard_name,
+        ".mailtix/secret",
+        ".mailtix/next-id",
+        ".mailtix/lock",
+    ] {
+        let env = with_ticket_1(Env::new(), "c30.0@x");
+        let path = env.store.join(component);
+        if component == shard_name {
+            assert!(path.is_file(), "{component}: the first ticket's shard");
+        }
+        // The attacker's copy, outside the store, that the link points to.
+        let outside = env.path().join("outside");
+        Command::new("cp")
+            .arg("-a")
+            .arg(&path)
+            .arg(&outside)
+            .status()
+            .unwrap();
+        let remove = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        remove.unwrap();
+        std::os::unix::fs::symlink(&outside, &path).unwrap();
+        let snapshot = |p: &std::path::Path| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "find {} -exec ls -ld {{}} + | sort; find {} -type f -exec md5sum {{}} +",
+                    p.display(),
+                    p.display()
+                ))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let before = snapshot(&outside);
+        let r = env.deliver("support@example.org", "a@b.c", &msg("c30.1@x", "b\n"));
+        r.deliver_code(75);
+        assert!(r.stderr.contains("symlink"), "{component}: {}", r.stderr);
+        let r = env.deliver("ticket-1-close@example.org", ADMIN, &msg("c30.2@x", "b\n"));
+        r.deliver_code(75);
+        assert_eq!(
+            snapshot(&outside),
+            before,
+            "{component}: nothing written through the link"
+        );
+        let c = env.run(&["check"], b"", &[]);
+        c.code(1);
+        assert!(
+            c.stdout
+                .contains(&format!("{} is a symlink", path.display())),
+            "{component}: {}",
+            c.stdout
+        );
+        let a = env.run(&["close", "1"], b"", &[]);
+        a.code(1);
+        assert!(a.stderr.contains("symlink"), "{component}: {}", a.stderr);
+        assert_eq!(a.stderr.lines().count(), 1, "{}", a.stderr);
+        assert!(env.is_open(1), "{component}: not moved");
+        assert_eq!(
+            snapshot(&outside),
+            before,
+            "{component}: nothing written through the link"
+        );
+    }
+}
+
+#[test]
+fn case31_check_reports_a_read_only_store_and_an_unreadable_secret() {
+    // An unreadable secret (a directory here, since root reads any file).
+    let env = with_ticket_1(Env::new(), "c31.0@x");
+    let secret = env.store.join(".mailtix/secret");
+    assert!(secret.is_file(), "the first ack made the secret");
+    fs::remove_file(&secret).unwrap();
+    fs::create_dir(&secret).unwrap();
+    let c = env.run(&["check"], b"", &[]);
+    c.code(1);
+    assert!(
+        c.stdout
+            .contains(&format!("{} cannot be read", secret.display())),
+        "{}",
+        c.stdout
+    );
+    // A read-only store (a read-only mount: root may write any mode).
+    let env = Env::new();
+    let mnt = env.path().join("ro");
+    fs::create_dir(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0770", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mounting a tmpfs needs root");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let cfg = fs::read_to_string(&env.config).unwrap().replace(
+        "store = \"tickets\"",
+        &format!("store = \"{}\"", mnt.display()),
+    );
+    fs::write(&env.config, cfg).unwrap();
+    env.deliver("support@example.org", "a@b.c", &msg("c31.1@x", "b\n"))
+        .deliver_code(0);
+    env.run(&["check"], b"", &[]).code(0);
+    let ok = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let c = env.run(&["check"], b"", &[]);
+    c.code(1);
+    assert!(
+        c.stdout
+            .contains(&format!("{} is not writable", mnt.display())),
+        "{}",
+        c.stdout
+    );
+}
+
+#[test]
+fn case32_a_second_link_left_in_tmp_is_removed_by_the_next_lock_and_by_check() {
+    use std::os::unix::fs::MetadataExt;
+    for by_check in [false, true] {
+        let env = with_ticket_1(Env::new(), "c32.0@x");
+        let twin = env.store.join(".mailtix/tmp/new.4194000");
+        // What a writer killed between link(2) and unlink(2) leaves.
+        fs::hard_link(env.store.join("1"), &twin).unwrap();
+        if by_check {
+            let c = env.run(&["check"], b"", &[]);
+            c.code(0);
+            assert!(
+                c.stdout
+                    .contains("repaired: removed .mailtix/tmp/new.4194000, a second link"),
+                "{}",
+                c.stdout
+            );
+        }
+        env.deliver("ticket-1@example.org", "a@b.c", &msg("c32.1@x", "b\n"))
+            .deliver_code(0);
+        assert!(!twin.exists());
+        assert_eq!(fs::metadata(env.store.join("1")).unwrap().nlink(), 1);
+        assert_eq!(env.count(1), 2);
+        env.run(&["close", "1"], b"", &[]).code(0);
+        env.run(&["check"], b"", &[]).code(0);
+    }
 }

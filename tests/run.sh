@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. The end-to-end tests drive real Exim, swaks, mutt and tmux, and the
-# reliability suite uses fiu-run (fault injection), GNU time (peak memory) and a
-# tmpfs mount (a full disk, so it runs as root). This installs the tools with apt
-# when they are missing, then runs `cargo test`.
+# reliability suite uses fiu-run (fault injection), strace (kill -9 at each system
+# call), GNU time (peak memory) and a tmpfs mount (a full disk, so it runs as root).
+# This installs the tools with apt when they are missing, then runs `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ missing=()
 command -v /usr/sbin/exim4 >/dev/null 2>&1 || missing+=(exim4-daemon-light)
 for t in swaks mutt tmux; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
 command -v fiu-run >/dev/null 2>&1 || missing+=(fiu-utils)
+command -v strace >/dev/null 2>&1 || missing+=(strace)       # kill -9 at every syscall (tests/crash.rs)
 [ -x /usr/bin/time ] || missing+=(time)
 [ -e /usr/share/zoneinfo/Etc/GMT-5 ] || missing+=(tzdata)   # hook windows in other zones
 command -v python3 >/dev/null 2>&1 || missing+=(python3)

@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$S/bin" "$S/home"
+mkdir -p "$S/bin" "$S/home" "$S/tickets"
 cp "$bin" "$S/bin/mailtix"
 cat > "$S/config.toml" <<TOML
 store = "$S/tickets"

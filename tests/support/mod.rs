@@ -114,6 +114,9 @@ impl Env {
     pub fn with_config_and_mail(extra: &str, mail: Option<&str>) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("tickets");
+        // The operator makes the store directory; mailtix sets up its inside.
+        fs::create_dir(&store).unwrap();
+        fs::set_permissions(&store, fs::Permissions::from_mode(0o770)).unwrap();
         let capture = dir.path().join("sent");
         fs::create_dir(&capture).unwrap();
         let script = dir.path().join("sendmail");
