@@ -8,5 +8,6 @@ mod e2e;
 mod golden;
 mod loops;
 mod properties;
+mod realmail;
 mod reliability;
 mod security;
