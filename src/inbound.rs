@@ -3,7 +3,7 @@
 
 use crate::error::DeliverError;
 use crate::mbox;
-use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser};
+use mail_parser::{Address, DateTime, HeaderName, HeaderValue, Message, MessageParser};
 
 /// An address with its display name, as the message states it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -21,7 +21,10 @@ pub struct Inbound {
     pub references: Vec<String>,
     /// Decoded Subject, empty when there is none.
     pub subject: String,
+    /// The first From field's first mailbox: what other mail readers show.
     pub from: Option<Mailbox>,
+    /// How many From fields there are. More than one is a sign of forgery.
+    pub from_fields: usize,
     pub reply_to: Option<Mailbox>,
     pub return_path: Option<String>,
     /// Addresses of Delivered-To, X-Original-To, Envelope-To, To and Cc, in that order.
@@ -45,10 +48,68 @@ pub fn check_is_mail(msg: &[u8]) -> Result<(), DeliverError> {
     Ok(())
 }
 
+/// The parser every reader of mail uses: mail-parser's own choice of parser for each
+/// field, except that `Date` and `Resent-Date` are kept as raw text. Its date parser
+/// reads two bytes past a one- or two-letter zone (`UT`, or a military zone such as
+/// `Z`), past the end of the line, and so swallows the next field: a Subject, a From or
+/// a Message-ID would be lost, or in a MIME part its Content-Type. [`date`] parses a
+/// date field on its own instead, where there is nothing after it to lose.
+pub fn parser() -> MessageParser {
+    MessageParser::new()
+        .with_mime_headers()
+        .with_address_headers()
+        .with_message_ids()
+        .header_text(HeaderName::Subject)
+        .header_text(HeaderName::Comments)
+        .header_id(HeaderName::ReturnPath)
+        .header_address(HeaderName::ListArchive)
+        .header_address(HeaderName::ListHelp)
+        .header_address(HeaderName::ListId)
+        .header_address(HeaderName::ListOwner)
+        .header_address(HeaderName::ListPost)
+        .header_address(HeaderName::ListSubscribe)
+        .header_address(HeaderName::ListUnsubscribe)
+        .header_comma_separated(HeaderName::Keywords)
+        .header_comma_separated(HeaderName::ContentLanguage)
+        .header_received(HeaderName::Received)
+        .header_raw(HeaderName::MimeVersion)
+        .header_raw(HeaderName::Date)
+        .header_raw(HeaderName::ResentDate)
+}
+
+/// The first `Date` field of `m` (parsed with [`parser`]), read on its own.
+pub fn date(m: &Message<'_>) -> Option<DateTime> {
+    let raw = m.header_values(HeaderName::Date).next()?.as_text()?;
+    let field = format!("Date: {}\n\n", raw.replace(['\r', '\n'], " "));
+    MessageParser::default()
+        .parse_headers(field.as_bytes())?
+        .date()
+        .cloned()
+}
+
+/// The first field called `name`: with two From or two Subject fields, other mail
+/// readers show the first, so mailtix reads the first too (mail-parser's own
+/// accessors return the last).
+pub fn first<'a, 'x>(m: &'a Message<'x>, name: HeaderName<'x>) -> Option<&'a HeaderValue<'x>> {
+    m.header_values(name).next()
+}
+
+/// The first Subject field, decoded; empty when there is none.
+pub fn subject<'a>(m: &'a Message<'_>) -> &'a str {
+    first(m, HeaderName::Subject)
+        .and_then(HeaderValue::as_text)
+        .unwrap_or_default()
+}
+
+/// The first From field's address list.
+pub fn from<'a, 'x>(m: &'a Message<'x>) -> Option<&'a Address<'x>> {
+    first(m, HeaderName::From).and_then(HeaderValue::as_address)
+}
+
 /// Reads the header facts of a normalised message.
 pub fn parse(msg: &[u8]) -> Result<Inbound, DeliverError> {
     check_is_mail(msg)?;
-    let parsed = MessageParser::default()
+    let parsed = parser()
         .parse_headers(msg)
         .ok_or_else(|| DeliverError::NotMail("no header section".into()))?;
     Ok(from_message(&parsed))
@@ -116,11 +177,13 @@ fn from_message(m: &Message<'_>) -> Inbound {
             candidates.extend(raw_addresses(&raw));
         }
     }
-    candidates.extend(all_addresses(m.to()));
-    candidates.extend(all_addresses(m.cc()));
+    for name in [HeaderName::To, HeaderName::Cc] {
+        for v in m.header_values(name) {
+            candidates.extend(all_addresses(v.as_address()));
+        }
+    }
 
-    let return_path = m
-        .header(HeaderName::ReturnPath)
+    let return_path = first(m, HeaderName::ReturnPath)
         .and_then(|v| {
             v.as_text_list()
                 .and_then(|l| l.first().map(|s| s.to_string()))
@@ -133,15 +196,18 @@ fn from_message(m: &Message<'_>) -> Inbound {
         });
 
     Inbound {
-        message_id: m
-            .message_id()
+        message_id: first(m, HeaderName::MessageId)
+            .and_then(HeaderValue::as_text)
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty()),
-        in_reply_to: ids(m.in_reply_to()),
-        references: ids(m.references()),
-        subject: m.subject().unwrap_or_default().to_string(),
-        from: first_mailbox(m.from()),
-        reply_to: first_mailbox(m.reply_to()),
+        in_reply_to: first(m, HeaderName::InReplyTo).map(ids).unwrap_or_default(),
+        references: first(m, HeaderName::References)
+            .map(ids)
+            .unwrap_or_default(),
+        subject: subject(m).to_string(),
+        from: first_mailbox(from(m)),
+        from_fields: m.header_values(HeaderName::From).count(),
+        reply_to: first_mailbox(first(m, HeaderName::ReplyTo).and_then(HeaderValue::as_address)),
         return_path,
         recipient_candidates: candidates,
         auto_reason: auto_reason(m),
@@ -262,6 +328,54 @@ mod tests {
         ] {
             let m = parse_str(&format!("From: a@b\n{hdr}\n\nx\n"));
             assert_eq!(m.auto_reason.is_some(), auto, "{hdr}");
+        }
+    }
+
+    /// Every zone RFC 5322 §4.3 allows (the obsolete ones included).
+    pub(crate) const ZONES: [&str; 35] = [
+        "UT", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "A", "B", "C", "D",
+        "E", "F", "G", "H", "I", "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T", "U", "V", "W",
+        "X", "Y", "Z",
+    ];
+
+    #[test]
+    fn a_date_never_decides_which_fields_exist() {
+        for zone in ZONES.iter().chain(&["z", "ut", "+0000", "-0000 (UT)"]) {
+            let date = format!("Date: Sun, 22 Nov 2026 09:15:00 {zone}");
+            for order in [
+                format!("{date}\nSubject: hello\nFrom: a@b.c\nMessage-ID: <m@x>\n"),
+                format!("Subject: hello\n{date}\nFrom: a@b.c\nMessage-ID: <m@x>\n"),
+                format!("Subject: hello\nFrom: a@b.c\n{date}\nMessage-ID: <m@x>\n"),
+                format!("Subject: hello\nFrom: a@b.c\nResent-{date}\nMessage-ID: <m@x>\n"),
+                format!(
+                    "Subject: hello\nFrom: a@b.c\nReceived: by x; Sun, 22 Nov 2026 09:15:00 {zone}\nMessage-ID: <m@x>\n"
+                ),
+            ] {
+                let m = parse_str(&format!("{order}\nbody\n"));
+                assert_eq!(m.subject, "hello", "{order}");
+                assert_eq!(m.from.map(|f| f.addr).as_deref(), Some("a@b.c"), "{order}");
+                assert_eq!(m.message_id.as_deref(), Some("m@x"), "{order}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_date_is_still_read_in_every_zone() {
+        for (zone, offset) in [("UT", 0), ("GMT", 0), ("EST", -5), ("PDT", -7), ("Z", 0)] {
+            let raw = format!("Date: Sun, 22 Nov 2026 09:15:00 {zone}\nSubject: s\n\nb\n");
+            let m = parser().parse_headers(raw.as_bytes()).unwrap();
+            let d = date(&m).unwrap();
+            assert_eq!(
+                (d.year, d.month, d.day, d.hour, d.minute, d.second),
+                (2026, 11, 22, 9, 15, 0),
+                "{zone}"
+            );
+            assert_eq!(
+                i32::from(d.tz_hour) * if d.tz_before_gmt { -1 } else { 1 },
+                offset,
+                "{zone}"
+            );
+            assert_eq!(subject(&m), "s");
         }
     }
 }

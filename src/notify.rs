@@ -399,7 +399,7 @@ pub fn relay(
 /// The first `lines` lines (at most `chars` characters) of the message's text, with
 /// HTML turned into text when there is no text part.
 pub fn preview(message: &[u8], lines: usize, chars: usize) -> String {
-    let parsed = mail_parser::MessageParser::default().parse(message);
+    let parsed = crate::inbound::parser().parse(message);
     let text = parsed
         .as_ref()
         .and_then(|m| m.body_text(0))

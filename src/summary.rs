@@ -4,7 +4,7 @@
 use crate::inbound::check_is_mail;
 use crate::mbox::{self, Entry};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use mail_parser::{MessageParser, MimeHeaders};
+use mail_parser::MimeHeaders;
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -122,20 +122,16 @@ pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary<'s
     let entries = mbox::read(data)?;
     let mail: Vec<&Entry> = entries.iter().filter(|e| !is_note(&e.message)).collect();
     let first = mail.first().copied().or(entries.first());
+    // The same reading as deliver's: the first Subject and From, whatever the Date says.
     let (subject, requester) = first
-        .and_then(|e| {
-            MessageParser::default()
-                .parse_headers(header_block(&e.message))
-                .map(|m| {
-                    let from = m
-                        .reply_to()
-                        .or(m.from())
-                        .and_then(|a| a.first())
-                        .and_then(|a| a.address())
-                        .map(str::to_string)
-                        .unwrap_or_else(|| e.from_line.split(' ').next().unwrap_or("").to_string());
-                    (m.subject().unwrap_or("").to_string(), from)
-                })
+        .map(|e| {
+            let m = crate::inbound::parse(header_block(&e.message)).ok();
+            let who = m
+                .as_ref()
+                .and_then(|m| m.reply_to.as_ref().or(m.from.as_ref()))
+                .map(|b| b.addr.clone())
+                .unwrap_or_else(|| e.from_line.split(' ').next().unwrap_or("").to_string());
+            (m.map(|m| m.subject).unwrap_or_default(), who)
         })
         .unwrap_or_default();
     let created = entries.first().and_then(|e| from_line_date(&e.from_line));
@@ -195,7 +191,7 @@ pub fn render(id: u32, state: &str, data: &[u8]) -> Result<String, String> {
     let mut out = format!("Ticket {id} ({state}), {} entries\n", entries.len());
     for (i, e) in entries.iter().enumerate() {
         out.push_str(&format!("\n=== {} of {} ===\n", i + 1, entries.len()));
-        let Some(m) = MessageParser::default().parse(&e.message) else {
+        let Some(m) = crate::inbound::parser().parse(&e.message) else {
             out.push_str("(unreadable message)\n");
             continue;
         };
@@ -209,21 +205,23 @@ pub fn render(id: u32, state: &str, data: &[u8]) -> Result<String, String> {
                 })
                 .unwrap_or_default()
         };
-        let date = m.date().map(|d| d.to_rfc822()).unwrap_or_else(|| {
-            e.from_line
-                .split_once(' ')
-                .map(|x| x.1)
-                .unwrap_or("")
-                .to_string()
-        });
+        let date = crate::inbound::date(&m)
+            .map(|d| d.to_rfc822())
+            .unwrap_or_else(|| {
+                e.from_line
+                    .split_once(' ')
+                    .map(|x| x.1)
+                    .unwrap_or("")
+                    .to_string()
+            });
         out.push_str(&format!(
             "From:    {}\n",
-            crate::notify::clean(&addr(m.from()))
+            crate::notify::clean(&addr(crate::inbound::from(&m)))
         ));
         out.push_str(&format!("Date:    {}\n", crate::notify::clean(&date)));
         out.push_str(&format!(
             "Subject: {}\n\n",
-            crate::notify::clean(m.subject().unwrap_or(""))
+            crate::notify::clean(crate::inbound::subject(&m))
         ));
         let text = m.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
         let text: String = text

@@ -142,3 +142,80 @@ fn cjk_charsets_reach_show_list_the_ack_and_the_notice_intact() {
         }
     }
 }
+
+/// Every zone RFC 5322 §4.3 allows, the obsolete ones included.
+const ZONES: [&str; 35] = [
+    "UT", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "A", "B", "C", "D", "E",
+    "F", "G", "H", "I", "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T", "U", "V", "W", "X", "Y",
+    "Z",
+];
+
+#[test]
+fn a_date_in_any_rfc5322_zone_loses_no_subject_from_or_message_id() {
+    for zone in ZONES {
+        let env = Env::new();
+        let date = format!("Sun, 22 Nov 2026 09:15:00 {zone}");
+        let m = format!(
+            "Date: {date}\nFrom: Ann <ann@customer.example>\nResent-Date: {date}\nMessage-ID: <zone@customer.example>\nResent-Date: {date}\nSubject: zone {zone}\nTo: support@example.org\n\nbody\n"
+        );
+        env.deliver("support@example.org", "ann@customer.example", &m)
+            .deliver_code(0);
+        let (ack, _) = ack_and_notice(&env);
+        assert_eq!(ack.rcpts(), ["ann@customer.example"], "{zone}");
+        assert_eq!(decoded(&ack).0, format!("[issue1] zone {zone}"), "{zone}");
+        // the Message-ID was indexed: a reply to it joins the ticket
+        env.deliver(
+            "support@example.org",
+            "bob@other.example",
+            "From: bob@other.example\nTo: support@example.org\nSubject: re\nMessage-ID: <r@other.example>\nIn-Reply-To: <zone@customer.example>\n\nme too\n",
+        )
+        .deliver_code(0);
+        assert_eq!(env.count(1), 2, "{zone}");
+        let list = env.run(&["list"], b"", &[]);
+        list.code(0);
+        assert!(
+            list.stdout
+                .lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(&format!("ann@customer.example  zone {zone}")),
+            "{zone}: {}",
+            list.stdout
+        );
+        let show = env.run(&["show", "1"], b"", &[]);
+        show.code(0);
+        assert!(
+            show.stdout.contains(
+                "\nFrom:    Ann <ann@customer.example>\nDate:    Sun, 22 Nov 2026 09:15:00 "
+            ) && show
+                .stdout
+                .contains(&format!("\nSubject: zone {zone}\n\nbody\n")),
+            "{zone}: {}",
+            show.stdout
+        );
+    }
+}
+
+#[test]
+fn a_date_in_ut_does_not_hide_the_transfer_encoding_from_show_or_the_notice() {
+    let env = Env::new();
+    env.deliver(
+        "support@example.org",
+        "ann@customer.example",
+        "From: ann@customer.example\nTo: support@example.org\nSubject: s\nMessage-ID: <b64@x>\nDate: Sun, 22 Nov 2026 09:15:00 UT\nContent-Transfer-Encoding: base64\nContent-Type: text/plain; charset=utf-8\n\nY2Fmw6kgb3V2ZXJ0Cg==\n",
+    )
+    .deliver_code(0);
+    let (_, notice) = ack_and_notice(&env);
+    assert!(
+        decoded(&notice).1.contains("\n> café ouvert\n"),
+        "{:?}",
+        decoded(&notice)
+    );
+    let show = env.run(&["show", "1"], b"", &[]);
+    show.code(0);
+    assert!(
+        show.stdout.ends_with("Subject: s\n\ncafé ouvert\n"),
+        "{}",
+        show.stdout
+    );
+}
