@@ -625,6 +625,12 @@ fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>) -> Option<String>
     if !env_admin || !from_admin || f.automatic.is_some() {
         return None;
     }
+    if f.msg.from_fields > 1 {
+        return Some(format!(
+            "not relayed: the mail has {} From fields (a sign of forgery)",
+            f.msg.from_fields
+        ));
+    }
     let Some((to, _)) = requester(cx, id) else {
         return Some("not relayed: the ticket's requester is unknown".into());
     };

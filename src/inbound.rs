@@ -378,4 +378,17 @@ mod tests {
             assert_eq!(subject(&m), "s");
         }
     }
+
+    #[test]
+    fn the_first_of_repeated_fields_counts() {
+        let m = parse_str(
+            "From: ann@x.com\nSubject: one\nFrom: eve@y.com\nSubject: two\nReturn-Path: <rp@x.com>\nReturn-Path: <late@y.com>\n\nb\n",
+        );
+        assert_eq!(m.from.unwrap().addr, "ann@x.com");
+        assert_eq!(m.from_fields, 2);
+        assert_eq!(m.subject, "one");
+        assert_eq!(m.return_path.as_deref(), Some("rp@x.com"));
+        assert_eq!(parse_str("From: a@b\n\nb\n").from_fields, 1);
+        assert_eq!(parse_str("Subject: x\n\nb\n").from_fields, 0);
+    }
 }

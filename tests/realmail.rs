@@ -219,3 +219,88 @@ fn a_date_in_ut_does_not_hide_the_transfer_encoding_from_show_or_the_notice() {
         show.stdout
     );
 }
+
+#[test]
+fn with_two_from_or_subject_fields_the_first_counts_and_a_second_from_is_a_forgery() {
+    let env = Env::with_config("relay_admin_replies = true");
+    env.deliver(
+        "support@example.org",
+        "ann@customer.example",
+        "From: Ann <ann@customer.example>\nFrom: Eve <eve@attacker.example>\nSubject: first subject\nSubject: second subject\nTo: support@example.org\nMessage-ID: <two@x>\n\nbody\n",
+    )
+    .deliver_code(0);
+    let (ack, notice) = ack_and_notice(&env);
+    assert_eq!(ack.rcpts(), ["ann@customer.example"]);
+    assert_eq!(decoded(&ack).0, "[issue1] first subject");
+    assert!(
+        decoded(&notice).1.starts_with(
+            "Ticket 1: new ticket\nFrom:    Ann <ann@customer.example>\nSubject: first subject\n"
+        ),
+        "{:?}",
+        decoded(&notice)
+    );
+    let list = env.run(&["list"], b"", &[]);
+    assert!(
+        list.stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with("ann@customer.example  first subject"),
+        "{}",
+        list.stdout
+    );
+    let show = env.run(&["show", "1"], b"", &[]);
+    assert!(
+        show.stdout
+            .contains("\nFrom:    Ann <ann@customer.example>\nDate:    ")
+            && show.stdout.contains("\nSubject: first subject\n\nbody\n"),
+        "{}",
+        show.stdout
+    );
+    // the close check reads the first From, and refuses a second one in either order
+    for (n, froms) in [
+        format!("From: eve@attacker.example\nFrom: {ADMIN}"),
+        format!("From: {ADMIN}\nFrom: eve@attacker.example"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        env.deliver(
+            "ticket-1-close@example.org",
+            ADMIN,
+            &format!("{froms}\nTo: ticket-1-close@example.org\nSubject: close\nMessage-ID: <c{n}@x>\n\nclose\n"),
+        )
+        .deliver_code(0);
+        assert!(env.is_open(1), "{froms}");
+    }
+    // nor is admin mail with a second From relayed to the requester
+    env.clear_sent();
+    env.deliver(
+        "ticket-1@example.org",
+        ADMIN,
+        &format!("From: {ADMIN}\nFrom: eve@attacker.example\nTo: ticket-1@example.org\nSubject: Re: x\nMessage-ID: <relay2@x>\n\nclick this\n"),
+    )
+    .deliver_code(0);
+    assert!(
+        env.sent()
+            .iter()
+            .all(|s| !s.rcpts().contains(&"ann@customer.example".to_string())),
+        "{:?}",
+        env.sent()
+    );
+    assert!(env.log().contains("2 From fields"), "{}", env.log());
+    // one From: relayed as before
+    env.deliver(
+        "ticket-1@example.org",
+        ADMIN,
+        &format!("From: {ADMIN}\nTo: ticket-1@example.org\nSubject: Re: x\nMessage-ID: <relay1@x>\n\nanswer\n"),
+    )
+    .deliver_code(0);
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"]),
+        "{:?}",
+        env.sent()
+    );
+}
