@@ -23,6 +23,7 @@
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
 //! summary.rs  reading tickets back for list and show                      pure
+//! term.rs     the one filter between admin output and the terminal     pure
 //! ```
 //! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
 //! secret) is written only by store.rs, and all of it but the secret can be rebuilt.
@@ -59,6 +60,7 @@ pub mod policy;
 pub mod route;
 pub mod store;
 pub mod summary;
+pub mod term;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -256,6 +258,16 @@ fn run_admin(io: Inputs<'_>) -> u8 {
             .cloned()
             .unwrap_or_else(|| "an admin".into()),
     };
+    // Everything an admin command prints passes through one filter (see term.rs).
+    let mode = match &cli.command {
+        Command::Show(a) if a.raw => term::Mode::Raw,
+        Command::List(a) if a.json => term::Mode::Json,
+        _ => term::Mode::Text,
+    };
+    let mut stdout = term::Terminal::new(stdout, mode);
+    let stdout: &mut dyn Write = &mut stdout;
+    let mut stderr = term::Terminal::new(stderr, term::Mode::Text);
+    let stderr: &mut dyn Write = &mut stderr;
     let result = match &cli.command {
         Command::Deliver(_) => Ok(()),
         Command::List(a) => admin.list(a, stdout),
@@ -273,6 +285,7 @@ fn run_admin(io: Inputs<'_>) -> u8 {
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             let _ = writeln!(stderr, "mailtix: {}", one_line(&format!("{e:#}")));
+            let _ = stderr.flush();
             1
         }
     }
