@@ -207,7 +207,7 @@ impl Admin<'_> {
         if args.raw {
             out.write_all(&data)?;
         } else {
-            let text = summary::render(args.id, state_name(st), &data)
+            let text = crate::thread::render(args.id, state_name(st), &data)
                 .map_err(|e| anyhow!("ticket {} is not a readable mbox: {e}", args.id))?;
             if let Ok(s) = summary::summarize(args.id, state_name(st), &data) {
                 let n = self.store.hard_bounces(&s.requester);

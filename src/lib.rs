@@ -22,7 +22,8 @@
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
-//! summary.rs  reading tickets back for list and show                      pure
+//! summary.rs  reading tickets back for list and check                     pure
+//! thread.rs   a ticket as a decoded thread (MIME tree, charsets), for show  pure
 //! term.rs     the one filter between admin output and the terminal     pure
 //! ```
 //! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
@@ -61,6 +62,7 @@ pub mod route;
 pub mod store;
 pub mod summary;
 pub mod term;
+pub mod thread;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;

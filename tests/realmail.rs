@@ -304,3 +304,141 @@ fn with_two_from_or_subject_fields_the_first_counts_and_a_second_from_is_a_forge
         env.sent()
     );
 }
+
+/// `tests/fixtures/show/NN-name.eml` through deliver and `show` gives exactly
+/// `NN-name.txt`. A mismatch writes `NN-name.txt.failed`; `MAILTIX_BLESS=1` writes the
+/// expected file instead (review it before committing).
+#[test]
+fn show_renders_each_mime_case_exactly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/show");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    names.sort();
+    let bless = std::env::var_os("MAILTIX_BLESS").is_some();
+    let mut failed = Vec::new();
+    for name in &names {
+        let env = Env::new();
+        deliver_bytes(
+            &env,
+            "ann@customer.example",
+            &fixture(&format!("show/{name}")),
+        )
+        .deliver_code(0);
+        let show = env.run(&["show", "1"], b"", &[]);
+        show.code(0);
+        let expected_path = dir.join(name.replace(".eml", ".txt"));
+        if bless {
+            std::fs::write(&expected_path, &show.stdout).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if show.stdout != expected {
+            std::fs::write(dir.join(name.replace(".eml", ".txt.failed")), &show.stdout).unwrap();
+            failed.push(name.clone());
+        }
+    }
+    assert!(
+        names.len() >= 8,
+        "the show corpus must not be empty: {names:?}"
+    );
+    assert!(
+        failed.is_empty(),
+        "mismatches (see *.txt.failed): {failed:?}"
+    );
+}
+
+/// The parts of a message in MIME order as Python's `email` package reads them:
+/// `text: …` for inline text, `html` for HTML, `message` for an attached message and
+/// `attachment: NAME` for the rest.
+fn python_parts(msg: &[u8]) -> Vec<String> {
+    need("python3");
+    let script = r#"
+import email, email.policy, sys
+m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
+def walk(p):
+    ct = p.get_content_type()
+    if ct == 'multipart/alternative':
+        kids = p.get_payload()
+        plain = [k for k in kids if k.get_content_type() == 'text/plain']
+        walk(plain[0] if plain else kids[-1])
+    elif ct in ('message/rfc822', 'message/global'):
+        print('message')
+        for k in p.get_payload():
+            walk(k)
+    elif p.is_multipart():
+        for k in p.get_payload():
+            walk(k)
+    elif ct == 'text/html' and p.get_content_disposition() != 'attachment':
+        print('html')
+    elif ct.startswith('text/') and p.get_content_disposition() != 'attachment':
+        print('text: ' + ' '.join(p.get_content().split()))
+    else:
+        print('attachment: %s' % p.get_filename())
+walk(m)
+"#;
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(msg).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn our_parts(m: &mailtix::thread::Message, html: bool, out: &mut Vec<String>) {
+    use mailtix::thread::Part;
+    for p in &m.parts {
+        match p {
+            Part::Text(_) if html => out.push("html".into()),
+            Part::Text(t) => out.push(format!(
+                "text: {}",
+                t.split_whitespace().collect::<Vec<_>>().join(" ")
+            )),
+            Part::Message(inner) => {
+                out.push("message".into());
+                our_parts(inner, false, out);
+            }
+            Part::Attachment(a) => out.push(format!(
+                "attachment: {}",
+                a.name.as_deref().unwrap_or("None")
+            )),
+        }
+    }
+}
+
+#[test]
+fn show_splits_mime_as_python_does() {
+    // the cases where Python's reading is the reference: a truncated attached message,
+    // inline text parts, encoded and folded filenames, a type without a subtype, a digest
+    for name in [
+        "01-inline-patch",
+        "02-truncated-nested",
+        "03-filename-words",
+        "04-folded-filename",
+        "05-text-no-subtype",
+        "06-digest",
+    ] {
+        let raw = fixture(&format!("show/{name}.eml"));
+        let mut entry = b"From ann@customer.example Sun Nov 22 07:46:08 2026\n".to_vec();
+        entry.extend_from_slice(&raw);
+        let ours = mailtix::thread::read(&entry).unwrap();
+        let mut got = Vec::new();
+        our_parts(&ours[0], false, &mut got);
+        assert_eq!(got, python_parts(&raw), "{name}");
+    }
+}
