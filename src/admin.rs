@@ -553,6 +553,12 @@ fn print_table<const N: usize>(
     head: [&str; N],
     rows: &[[String; N]],
 ) -> Result<()> {
+    // Widths are measured on what the terminal filter (term.rs) will let through.
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|r| r.clone().map(|c| crate::term::clean(&c)))
+        .collect();
+    let rows = &rows[..];
     let mut width = head.map(|h| h.chars().count());
     for r in rows {
         for (i, c) in r.iter().enumerate() {

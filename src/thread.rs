@@ -67,6 +67,18 @@ pub fn read(data: &[u8]) -> Result<Vec<Message>, String> {
         .collect())
 }
 
+/// The first text part of one message, decoded (HTML as text): what a notice quotes.
+pub fn first_text(bytes: &[u8]) -> String {
+    message(bytes, 0, &mut 0)
+        .parts
+        .into_iter()
+        .find_map(|p| match p {
+            Part::Text(t) => Some(t),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// The readable thread that `show` prints.
 pub fn render(id: u32, state: &str, data: &[u8]) -> Result<String, String> {
     let messages = read(data)?;

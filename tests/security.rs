@@ -185,12 +185,16 @@ fn nothing_in_a_mail_reaches_the_terminal_as_a_control_sequence() {
         "From:    Ann ]0;pwned <\"ann [2J\"@customer.example>\n",
         "Subject: hi [2J 31m txt.exe x ]8;;http://evil/ link\n",
         "\nbody [1mbold2J evil\n",
-        "  - a [2Jbnib.exe (application/x-[5mblink, 4 B)\n",
+        "  - a [2Jbnib.exe (application/x- [5mblink, 4 B)\n",
     ] {
         assert!(show.contains(shown), "{shown:?} in {show}");
     }
     let row = outputs[0].stdout.lines().nth(1).unwrap().to_string();
     assert!(row.contains(" ann]0;x2J@customer.example "), "{row}");
+    // the columns stay aligned: widths are measured on the filtered text
+    let head = outputs[0].stdout.lines().next().unwrap();
+    let col = |s: &str, w: &str| s[..s.find(w).unwrap()].chars().count();
+    assert_eq!(col(head, "SUBJECT"), col(&row, "hi [2J"), "{head}\n{row}");
     // --json keeps the characters, escaped: the same strings, nothing a terminal runs
     let json = env.run(&["list", "--json"], b"", &[]);
     json.code(0);
