@@ -106,11 +106,82 @@ pub fn from<'a, 'x>(m: &'a Message<'x>) -> Option<&'a Address<'x>> {
     first(m, HeaderName::From).and_then(HeaderValue::as_address)
 }
 
+/// Charset labels that real mail uses and mail-parser does not know, each with a label
+/// it does know for the same table or a superset of it (WHATWG's choices, which
+/// encoding_rs implements).
+const CHARSET_ALIASES: [(&str, &str); 16] = [
+    ("cp932", "windows-31j"),
+    ("x-mac-japanese", "shift_jis"),
+    ("shift_jisx0213", "shift_jis"),
+    ("euc-jisx0213", "euc-jp"),
+    ("iso-2022-jp-2", "iso-2022-jp"),
+    ("iso-2022-jp-3", "iso-2022-jp"),
+    ("cp949", "windows-949"),
+    ("x-windows-949", "windows-949"),
+    ("uhc", "windows-949"),
+    ("euc-cn", "gb2312"),
+    ("cn-gb", "gb2312"),
+    ("x-euc-cn", "gb2312"),
+    ("cp950", "big5"),
+    ("x-big5", "big5"),
+    ("x-x-big5", "big5"),
+    ("unicode-1-1-utf-7", "utf-7"),
+];
+
+/// The label mail-parser knows for a charset label it does not.
+pub fn charset_alias(label: &str) -> Option<&'static str> {
+    CHARSET_ALIASES
+        .iter()
+        .find(|(a, _)| a.eq_ignore_ascii_case(label.trim()))
+        .map(|(_, b)| *b)
+}
+
+/// `head` with every RFC 2047 word's unknown charset label replaced by its alias.
+pub fn known_charsets(head: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(p) = head[i..].windows(2).position(|w| w == b"=?") {
+        let start = i + p + 2;
+        let len = head[start..]
+            .iter()
+            .take(41)
+            .take_while(|&&b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            .count();
+        let label = std::str::from_utf8(&head[start..start + len]).unwrap_or("");
+        if let Some(alias) = charset_alias(label)
+            && matches!(head.get(start + len), Some(b'?') | Some(b'*'))
+        {
+            let o = out.get_or_insert_with(|| Vec::with_capacity(head.len() + 16));
+            o.extend_from_slice(&head[copied..start]);
+            o.extend_from_slice(alias.as_bytes());
+            copied = start + len;
+        }
+        i = start + len;
+    }
+    match out {
+        Some(mut o) => {
+            o.extend_from_slice(&head[copied..]);
+            std::borrow::Cow::Owned(o)
+        }
+        None => std::borrow::Cow::Borrowed(head),
+    }
+}
+
+/// The header section of a message, with its final newline.
+pub fn header_section(msg: &[u8]) -> &[u8] {
+    match msg.windows(2).position(|w| w == b"\n\n") {
+        Some(p) => &msg[..p + 2],
+        None => msg,
+    }
+}
+
 /// Reads the header facts of a normalised message.
 pub fn parse(msg: &[u8]) -> Result<Inbound, DeliverError> {
     check_is_mail(msg)?;
+    let head = known_charsets(header_section(msg));
     let parsed = parser()
-        .parse_headers(msg)
+        .parse_headers(&head[..])
         .ok_or_else(|| DeliverError::NotMail("no header section".into()))?;
     Ok(from_message(&parsed))
 }
@@ -390,5 +461,28 @@ mod tests {
         assert_eq!(m.return_path.as_deref(), Some("rp@x.com"));
         assert_eq!(parse_str("From: a@b\n\nb\n").from_fields, 1);
         assert_eq!(parse_str("Subject: x\n\nb\n").from_fields, 0);
+    }
+
+    #[test]
+    fn charset_labels_that_mail_parser_lacks_are_read() {
+        // 이 in cp949, 中 in euc-cn, ア in cp932, 中 in cp950
+        for (label, b64, want) in [
+            ("cp949", "wMw=", "이"),
+            ("ks_c_5601-1987", "wMw=", "이"),
+            ("euc-cn", "1tA=", "中"),
+            ("CP932", "g0E=", "ア"),
+            ("cp950", "pKQ=", "中"),
+            ("x-big5", "pKQ=", "中"),
+        ] {
+            let m = parse_str(&format!(
+                "From: =?{label}?B?{b64}?= <a@b.c>\nSubject: =?{label}?B?{b64}?= x\n\nb\n"
+            ));
+            assert_eq!(m.subject, format!("{want} x"), "{label}");
+            assert_eq!(m.from.unwrap().name.as_deref(), Some(want), "{label}");
+        }
+        assert_eq!(
+            &known_charsets(b"Subject: =?utf-8?q?x?=\n")[..],
+            b"Subject: =?utf-8?q?x?=\n"
+        );
     }
 }

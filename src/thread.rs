@@ -147,7 +147,7 @@ fn human_size(n: usize) -> String {
 /// A message (an mbox entry or an attached one): its headers, then its MIME tree.
 fn message(bytes: &[u8], depth: usize, parts: &mut usize) -> Message {
     let (head, _) = split_head(bytes);
-    let mut block = head.to_vec();
+    let mut block = inbound::known_charsets(head).into_owned();
     block.push(b'\n');
     let parsed = inbound::parser().parse_headers(&block[..]);
     let (from, date, subject) = parsed
@@ -354,7 +354,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 fn decode_words(v: &str) -> String {
     let field = format!("Subject: {v}\n\n");
     MessageParser::default()
-        .parse_headers(field.as_bytes())
+        .parse_headers(&inbound::known_charsets(field.as_bytes())[..])
         .and_then(|m| m.subject().map(str::to_string))
         .unwrap_or_else(|| v.to_string())
 }
@@ -379,6 +379,7 @@ fn decode_text(bytes: &[u8], charset: Option<&str>) -> String {
         }
         return String::from_utf8_lossy(bytes).into_owned();
     }
+    let cs = inbound::charset_alias(&cs).unwrap_or(&cs);
     match mail_parser::decoders::charsets::map::charset_decoder(cs.as_bytes()) {
         Some(d) => d(bytes),
         None => String::from_utf8_lossy(bytes).into_owned(),

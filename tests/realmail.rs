@@ -78,6 +78,13 @@ fn cjk_charsets_reach_show_list_the_ack_and_the_notice_intact() {
             "請求書が届いていません。",
         ),
         (
+            "cp949",
+            "박지성",
+            "견적서 요청",
+            "안녕하세요. 견적서를 보내 주세요.",
+            "감사합니다.",
+        ),
+        (
             "iso-2022-jp",
             "鈴木花子",
             "ログインできません",
@@ -131,6 +138,15 @@ fn cjk_charsets_reach_show_list_the_ack_and_the_notice_intact() {
         );
         for out in [&ack_body, &notice_body, &list.stdout, &show.stdout] {
             assert!(!out.contains('\u{fffd}'), "{file}: {out}");
+        }
+        if file == "cp949" {
+            assert!(
+                show.stdout.contains(
+                    "\nAttachments:\n  - 견적서.xlsx (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet, 4 B)\n"
+                ),
+                "{}",
+                show.stdout
+            );
         }
         if file == "shift_jis" {
             assert!(
