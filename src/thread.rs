@@ -506,6 +506,19 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
                 .or_else(|| types.iter().position(|t| t == "text/html"))
                 .unwrap_or(children.len() - 1);
             entity(children[pick], child_default, depth + 1, count, out);
+            // the other renderings are listed, so that every part shows somewhere
+            for (i, c) in children.iter().enumerate().filter(|(i, _)| *i != pick) {
+                let (head, body) = split_head(c);
+                let cte = fields(head)
+                    .into_iter()
+                    .find(|(n, _)| n == "content-transfer-encoding")
+                    .map(|(_, v)| v);
+                out.push(Part::Attachment(Attachment {
+                    name: Some("(alternative)".into()),
+                    content_type: types[i].clone(),
+                    size: transfer_decode(body, cte.as_deref()).len(),
+                }));
+            }
         } else {
             for c in children {
                 entity(c, child_default, depth + 1, count, out);
@@ -515,7 +528,9 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
     }
     let decoded = transfer_decode(body, cte);
     if ctype == "message/rfc822" || ctype == "message/global" {
-        out.push(Part::Message(message(&decoded, depth + 1, count)));
+        // a base64 attached message keeps its CRLF line ends
+        let lf = mbox::normalise(decoded);
+        out.push(Part::Message(message(&lf, depth + 1, count)));
     } else if (ctype.starts_with("text/") || ctype.starts_with("multipart/"))
         && disposition != "attachment"
     {
