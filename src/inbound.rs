@@ -80,7 +80,25 @@ pub fn parser() -> MessageParser {
 /// The first `Date` field of `m` (parsed with [`parser`]), read on its own.
 pub fn date(m: &Message<'_>) -> Option<DateTime> {
     let raw = m.header_values(HeaderName::Date).next()?.as_text()?;
-    let field = format!("Date: {}\n\n", raw.replace(['\r', '\n'], " "));
+    // Comments go first (obsolete syntax puts them anywhere: `09(comment):55`), and so
+    // does the white space that the same syntax allows around the colons.
+    let mut plain = String::with_capacity(raw.len());
+    let mut depth = 0usize;
+    for c in raw.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            '\r' | '\n' if depth == 0 => plain.push(' '),
+            c if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let plain = plain
+        .split(':')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(":");
+    let field = format!("Date: {plain}\n\n");
     MessageParser::default()
         .parse_headers(field.as_bytes())?
         .date()
@@ -197,9 +215,33 @@ fn ids(v: &HeaderValue<'_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// An address without the white space that obsolete syntax allows around its dots and
+/// `@` (RFC 5322 §4.4: `jdoe@machine.  example`, once a comment is removed).
+pub fn obs_address(addr: &str) -> String {
+    let addr = addr.trim();
+    let mut out = String::with_capacity(addr.len());
+    let mut chars = addr.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_whitespace() {
+            let mut next = chars.peek().copied();
+            while next.is_some_and(char::is_whitespace) {
+                chars.next();
+                next = chars.peek().copied();
+            }
+            let joins = out.ends_with(['.', '@']) || matches!(next, Some('.') | Some('@'));
+            if !joins {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn first_mailbox(a: Option<&Address<'_>>) -> Option<Mailbox> {
     let addr = a?.first()?;
-    let address = addr.address()?.trim();
+    let address = obs_address(addr.address()?);
     if address.is_empty() {
         return None;
     }
@@ -208,7 +250,7 @@ fn first_mailbox(a: Option<&Address<'_>>) -> Option<Mailbox> {
             .name()
             .map(str::to_string)
             .filter(|n| !n.trim().is_empty()),
-        addr: address.to_string(),
+        addr: address,
     })
 }
 
@@ -484,5 +526,24 @@ mod tests {
             &known_charsets(b"Subject: =?utf-8?q?x?=\n")[..],
             b"Subject: =?utf-8?q?x?=\n"
         );
+    }
+
+    #[test]
+    fn the_obsolete_syntax_of_rfc_2822_a_6_3_is_read() {
+        let m = parse_str(
+            "From  : John Doe <jdoe@machine(comment).  example>\nTo    : Mary Smith\n  \n          <mary@example.net>\nSubject     : Saying Hello\nDate  : Fri, 21 Nov 1997 09(comment):   55  :  06 -0600\nMessage-ID  : <1234   @   local(blah)  .machine .example>\n\nThis is a message just to say hello.\n",
+        );
+        let from = m.from.unwrap();
+        assert_eq!(from.addr, "jdoe@machine.example");
+        assert_eq!(from.name.as_deref(), Some("John Doe (comment)"));
+        assert_eq!(m.subject, "Saying Hello");
+        assert!(
+            m.recipient_candidates
+                .contains(&"mary@example.net".to_string())
+        );
+        assert_eq!(obs_address(" a . b @ c .d "), "a.b@c.d");
+        let raw = "Date  : Fri, 21 Nov 1997 09(comment):   55  :  06 -0600\n\n";
+        let d = date(&parser().parse_headers(raw.as_bytes()).unwrap()).unwrap();
+        assert_eq!(d.to_rfc3339(), "1997-11-21T09:55:06-06:00");
     }
 }

@@ -155,12 +155,14 @@ fn message(bytes: &[u8], depth: usize, parts: &mut usize) -> Message {
         .map(|m| {
             let from = inbound::from(m)
                 .and_then(|a| a.first())
-                .map(|a| match (a.name(), a.address()) {
-                    (Some(n), Some(ad)) => format!("{n} <{ad}>"),
-                    (None, Some(ad)) => ad.to_string(),
-                    (Some(n), None) => n.to_string(),
-                    (None, None) => String::new(),
-                })
+                .map(
+                    |a| match (a.name(), a.address().map(inbound::obs_address)) {
+                        (Some(n), Some(ad)) => format!("{n} <{ad}>"),
+                        (None, Some(ad)) => ad,
+                        (Some(n), None) => n.to_string(),
+                        (None, None) => String::new(),
+                    },
+                )
                 .unwrap_or_default();
             let date = inbound::date(m).map(|d| d.to_rfc822()).unwrap_or_default();
             (from, date, inbound::subject(m).to_string())

@@ -458,3 +458,24 @@ fn show_splits_mime_as_python_does() {
         assert_eq!(got, python_parts(&raw), "{name}");
     }
 }
+
+#[test]
+fn the_rfc_2822_obsolete_syntax_example_keeps_its_from_and_gets_an_ack() {
+    let env = Env::new();
+    deliver_bytes(
+        &env,
+        "jdoe@machine.example",
+        &fixture("12-obsolete-from-colon.eml"),
+    )
+    .deliver_code(0);
+    let (ack, _) = ack_and_notice(&env);
+    assert_eq!(ack.rcpts(), ["jdoe@machine.example"]);
+    assert_eq!(decoded(&ack).0, "[issue1] Saying Hello");
+    let show = env.run(&["show", "1"], b"", &[]);
+    assert!(
+        show.stdout
+            .contains("\nFrom:    John Doe (comment) <jdoe@machine.example>\nDate:    Fri, 21 Nov 1997 09:55:06 -0600\nSubject: Saying Hello\n"),
+        "{}",
+        show.stdout
+    );
+}
