@@ -178,15 +178,23 @@ fn message(bytes: &[u8], depth: usize, parts: &mut usize) -> Message {
     out
 }
 
-/// Header section and body: the body starts after the first empty line.
+/// Header section and body: the body starts after the first empty line, or (as Python
+/// reads a part that lacks the empty line) at the first line that is not a field.
 fn split_head(bytes: &[u8]) -> (&[u8], &[u8]) {
-    if bytes.first() == Some(&b'\n') {
-        return (&[], &bytes[1..]);
+    let mut pos = 0;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let l = line.strip_suffix(b"\n").unwrap_or(line);
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        if l.is_empty() {
+            return (&bytes[..pos], &bytes[pos + line.len()..]);
+        }
+        let folded = pos > 0 && (l.starts_with(b" ") || l.starts_with(b"\t"));
+        if !folded && !mbox::is_field_start(l) {
+            return (&bytes[..pos], &bytes[pos..]);
+        }
+        pos += line.len();
     }
-    match bytes.windows(2).position(|w| w == b"\n\n") {
-        Some(p) => (&bytes[..p + 1], &bytes[p + 2..]),
-        None => (bytes, &[]),
-    }
+    (bytes, &[])
 }
 
 /// The fields of a header section: lower-case name and unfolded value.
@@ -494,6 +502,12 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
         .flatten()
     {
         let children = split_parts(body, boundary.as_bytes());
+        if children.is_empty() {
+            // no delimiter at all: the body is shown as text rather than hidden
+            let text = decode_text(body, None);
+            out.push(Part::Text(text));
+            return;
+        }
         let child_default = if ctype == "multipart/digest" {
             "message/rfc822"
         } else {
@@ -732,6 +746,22 @@ mod tests {
         assert_eq!(param(&ps, "filename").as_deref(), Some("über.pdf"));
         let ps = params("inline; filename=\"=?utf-8?q?r=C3=A9sum?= =?utf-8?q?=C3=A9.pdf?=\"");
         assert_eq!(param(&ps, "filename").as_deref(), Some("résumé.pdf"));
+    }
+
+    #[test]
+    fn a_part_without_its_empty_line_or_its_delimiters_still_shows() {
+        let msg = b"Subject: s\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\nHello there\n--b--\n";
+        let m = message(msg, 0, &mut 0);
+        assert!(
+            matches!(&m.parts[..], [Part::Text(t)] if t == "Hello there"),
+            "{m:?}"
+        );
+        let msg = b"Subject: s\nContent-Type: multipart/mixed; boundary=b\n\nno delimiters\n";
+        let m = message(msg, 0, &mut 0);
+        assert!(
+            matches!(&m.parts[..], [Part::Text(t)] if t == "no delimiters\n"),
+            "{m:?}"
+        );
     }
 
     #[test]

@@ -448,6 +448,7 @@ fn show_splits_mime_as_python_does() {
         "04-folded-filename",
         "05-text-no-subtype",
         "06-digest",
+        "11-missing-separator",
     ] {
         let raw = fixture(&format!("show/{name}.eml"));
         let mut entry = b"From ann@customer.example Sun Nov 22 07:46:08 2026\n".to_vec();
