@@ -22,9 +22,9 @@
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
-//! summary.rs  reading tickets back for list and check                     pure
-//! thread.rs   a ticket as a decoded thread (MIME tree, charsets), for show  pure
-//! term.rs     the one filter between admin output and the terminal     pure
+//! summary.rs  list summaries and check's problems                         pure
+//! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
+//! term.rs     the one filter between admin output and the terminal        pure
 //! ```
 //! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
 //! secret) is written only by store.rs, and all of it but the secret can be rebuilt.
