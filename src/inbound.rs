@@ -167,7 +167,12 @@ pub fn known_charsets(head: &[u8]) -> std::borrow::Cow<'_, [u8]> {
             .take_while(|&&b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
             .count();
         let label = std::str::from_utf8(&head[start..start + len]).unwrap_or("");
-        if let Some(alias) = charset_alias(label)
+        let alias = charset_alias(label).or_else(|| {
+            (label.eq_ignore_ascii_case("us-ascii") || label.eq_ignore_ascii_case("ascii"))
+                .then(|| utf8_word(&head[start + len..]))
+                .flatten()
+        });
+        if let Some(alias) = alias
             && matches!(head.get(start + len), Some(b'?') | Some(b'*'))
         {
             let o = out.get_or_insert_with(|| Vec::with_capacity(head.len() + 16));
@@ -184,6 +189,30 @@ pub fn known_charsets(head: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         }
         None => std::borrow::Cow::Borrowed(head),
     }
+}
+
+/// `Some("utf-8")` when the rest of an encoded word (`?Q?text?=`) decodes to UTF-8
+/// that is not ASCII: a word labelled US-ASCII with 8-bit bytes is almost always UTF-8,
+/// which mail-parser would read as windows-1252.
+fn utf8_word(rest: &[u8]) -> Option<&'static str> {
+    let rest = rest.strip_prefix(b"?")?;
+    let enc = rest.first()?.to_ascii_lowercase();
+    let rest = rest.get(1..)?.strip_prefix(b"?")?;
+    if !matches!(enc, b'b' | b'q') {
+        return None;
+    }
+    let end = rest.windows(2).position(|w| w == b"?=")?;
+    let payload = &rest[..end];
+    let bytes = if enc == b'b' {
+        mail_parser::decoders::base64::base64_decode(payload)?
+    } else {
+        let p: Vec<u8> = payload
+            .iter()
+            .map(|&b| if b == b'_' { b' ' } else { b })
+            .collect();
+        mail_parser::decoders::quoted_printable::quoted_printable_decode(&p)?
+    };
+    (!bytes.is_ascii() && std::str::from_utf8(&bytes).is_ok()).then_some("utf-8")
 }
 
 /// The header section of a message, with its final newline.
@@ -526,6 +555,16 @@ mod tests {
             &known_charsets(b"Subject: =?utf-8?q?x?=\n")[..],
             b"Subject: =?utf-8?q?x?=\n"
         );
+        // US-ASCII words that are UTF-8 are read as UTF-8; others as before
+        for (subject, want) in [
+            ("=?us-ascii?q?caf=C3=A9?=", "café"),
+            ("=?US-ASCII?B?Y2Fmw6k=?=", "café"),
+            ("=?us-ascii?q?plain_text?=", "plain text"),
+            ("=?us-ascii?q?caf=E9?=", "café"),
+        ] {
+            let m = parse_str(&format!("Subject: {subject}\n\nb\n"));
+            assert_eq!(m.subject, want, "{subject}");
+        }
     }
 
     #[test]

@@ -623,15 +623,21 @@ pub fn html_to_text(html: &str) -> String {
             text_start = i;
             continue;
         }
-        // the tag's end: the first `>` outside quotes
+        // the tag's end: the first `>` outside a quoted attribute value (a quote opens
+        // one only right after `=`, as in a browser)
         let mut j = i + 1;
         let mut quote: Option<u8> = None;
+        let mut after_eq = false;
         while j < b.len() {
             match (quote, b[j]) {
                 (Some(q), c) if c == q => quote = None,
-                (None, b'"') | (None, b'\'') => quote = Some(b[j]),
+                (Some(_), _) => {}
+                (None, b'"') | (None, b'\'') if after_eq => quote = Some(b[j]),
                 (None, b'>') => break,
                 _ => {}
+            }
+            if quote.is_none() && !b[j].is_ascii_whitespace() {
+                after_eq = b[j] == b'=';
             }
             j += 1;
         }
@@ -735,6 +741,9 @@ mod tests {
     fn html_attribute_values_never_show() {
         let html = "<html><head><title>t</title><style>p{}</style></head><body><p title=\"a > b\">Click <a href=\"http://x/?q=>SECRET\" onclick='f(\">SECRET\")'>here</a>&nbsp;&amp; <!-- SECRET -->go.</p><img alt=\">SECRET\"><script>SECRET()</script>1 &lt; 2<br>x</body></html>";
         assert_eq!(html_to_text(html), "Click here & go.\n1 < 2\nx");
+        // a quote inside an unquoted value opens nothing
+        let odd = "<a x=a\"b>visible</a> and \"quoted\" <b title = 'c>d'>bold</b>";
+        assert_eq!(html_to_text(odd), "visible and \"quoted\" bold");
     }
 
     #[test]
