@@ -219,7 +219,7 @@ impl Admin<'_> {
         if args.raw {
             out.write_all(&data)?;
         } else {
-            let text = summary::render(args.id, state_name(st), &data)
+            let text = crate::thread::render(args.id, state_name(st), &data)
                 .map_err(|e| anyhow!("ticket {} is not a readable mbox: {e}", args.id))?;
             if let Ok(s) = summary::summarize(args.id, state_name(st), &data) {
                 let n = self.store.hard_bounces(&s.requester);
@@ -594,6 +594,12 @@ fn print_table<const N: usize>(
     head: [&str; N],
     rows: &[[String; N]],
 ) -> Result<()> {
+    // Widths are measured on what the terminal filter (term.rs) will let through.
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|r| r.clone().map(|c| crate::term::clean(&c)))
+        .collect();
+    let rows = &rows[..];
     let mut width = head.map(|h| h.chars().count());
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -767,6 +767,12 @@ fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>, token: &str) -> O
     if !cfg.is_admin(from) {
         return Some(Relay::Refused(format!("From {from:?} is not an admin")));
     }
+    if f.msg.from_fields > 1 {
+        return Some(Relay::Refused(format!(
+            "the mail has {} From fields (a sign of forgery)",
+            f.msg.from_fields
+        )));
+    }
     let Some((to, _)) = requester(cx, id) else {
         return Some(Relay::Refused("the ticket's requester is unknown".into()));
     };

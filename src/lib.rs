@@ -22,7 +22,9 @@
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
-//! summary.rs  reading tickets back for list and show                      pure
+//! summary.rs  list summaries and check's problems                         pure
+//! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
+//! term.rs     the one filter between admin output and the terminal        pure
 //! ```
 //! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
 //! secret) is written only by store.rs, and all of it but the secret can be rebuilt.
@@ -61,6 +63,8 @@ pub mod policy;
 pub mod route;
 pub mod store;
 pub mod summary;
+pub mod term;
+pub mod thread;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -253,10 +257,21 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         stdout,
         stderr,
     } = io;
+    // Everything an admin command prints passes through one filter (see term.rs).
+    let mode = match &command {
+        AdminCommand::Show(a) if a.raw => term::Mode::Raw,
+        AdminCommand::List(a) if a.json => term::Mode::Json,
+        _ => term::Mode::Text,
+    };
+    let mut stdout = term::Terminal::new(stdout, mode);
+    let stdout: &mut dyn Write = &mut stdout;
+    let mut stderr = term::Terminal::new(stderr, term::Mode::Text);
+    let stderr: &mut dyn Write = &mut stderr;
     let cfg = match load_config(config.as_deref(), &env, &cwd) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(stderr, "mailtix: {}", one_line(&e));
+            let _ = stderr.flush();
             return 1;
         }
     };
@@ -289,6 +304,7 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             let _ = writeln!(stderr, "mailtix: {}", one_line(&format!("{e:#}")));
+            let _ = stderr.flush();
             1
         }
     }

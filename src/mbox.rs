@@ -59,15 +59,18 @@ fn lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
     raw.split_inclusive(|&b| b == b'\n')
 }
 
-/// Removes a leading `From ` line that an MTA prepended.
+/// Removes a leading `From ` line that an MTA prepended. A line that is a header field
+/// is not one: `From  : John Doe <...>` (blanks before the colon, RFC 2822 A.6.3) is
+/// the message's own From field.
 pub fn strip_from_line(raw: &[u8]) -> &[u8] {
-    if raw.starts_with(b"From ") {
-        match raw.iter().position(|&b| b == b'\n') {
-            Some(nl) => &raw[nl + 1..],
-            None => &[],
-        }
-    } else {
-        raw
+    let nl = raw.iter().position(|&b| b == b'\n');
+    let first = &raw[..nl.unwrap_or(raw.len())];
+    if !raw.starts_with(b"From ") || is_field_start(first) {
+        return raw;
+    }
+    match nl {
+        Some(nl) => &raw[nl + 1..],
+        None => &[],
     }
 }
 
@@ -437,6 +440,17 @@ mod tests {
             b"A: b\n\nx\ry\n"
         );
         assert_eq!(normalise(b"A: b\n\nx\n".to_vec()), b"A: b\n\nx\n");
+        // obsolete syntax: blanks before the colon make it a field, not a From_ line
+        let obs = b"From  : John Doe <jdoe@example>\nTo: x\n\nb\n";
+        assert_eq!(normalise(obs.to_vec()), obs);
+        assert_eq!(
+            normalise(b"From \t: a@b\n\nb\n".to_vec()),
+            b"From \t: a@b\n\nb\n"
+        );
+        assert_eq!(
+            normalise(b"From a@b  Sat Jan  3 01:05:34 1996\nA: b\n".to_vec()),
+            b"A: b\n"
+        );
     }
 
     #[test]

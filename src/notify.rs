@@ -441,12 +441,8 @@ pub fn relay(
 /// The first `lines` lines (at most `chars` characters) of the message's text, with
 /// HTML turned into text when there is no text part.
 pub fn preview(message: &[u8], lines: usize, chars: usize) -> String {
-    let parsed = mail_parser::MessageParser::default().parse(message);
-    let text = parsed
-        .as_ref()
-        .and_then(|m| m.body_text(0))
-        .map(|t| t.into_owned())
-        .unwrap_or_default();
+    // The same reading as `show`'s, so a notice quotes what `show` will print.
+    let text = crate::thread::first_text(message);
     let mut out = String::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()).take(lines) {
         let line: String = line
@@ -648,5 +644,9 @@ mod tests {
             "{}",
             preview(html, 5, 100)
         );
+        let attr = b"Content-Type: text/html\n\n<p title=\"a>SECRET\">Hi</p>\n";
+        assert_eq!(preview(attr, 5, 100), "Hi\n");
+        let ascii = b"Content-Type: text/plain; charset=us-ascii\n\ncaf\xc3\xa9\n";
+        assert_eq!(preview(ascii, 5, 100), "caf\u{e9}\n");
     }
 }

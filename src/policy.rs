@@ -196,6 +196,14 @@ pub fn may_close(
             if env.is_empty() { "<>" } else { env }
         ));
     }
+    // Readers disagree about which of two From fields is the author, so mail with more
+    // than one is taken for a forgery, whichever of them names an admin.
+    if msg.from_fields > 1 {
+        return Err(format!(
+            "the mail has {} From fields (a sign of forgery)",
+            msg.from_fields
+        ));
+    }
     let from = msg.from.as_ref().map(|m| m.addr.as_str()).unwrap_or("");
     if !cfg.is_admin(from) {
         return Err(format!("From {from:?} is not an admin"));
@@ -284,6 +292,23 @@ mod tests {
         assert!(may_close(&c, 1, &boss, &from("evil@x.com"), None, None).is_err());
         assert!(may_close(&c, 1, &Sender::Null, &from("boss@admin.net"), None, None).is_err());
         assert!(may_close(&c, 1, &Sender::Unknown, &from("boss@admin.net"), None, None).is_err());
+    }
+
+    #[test]
+    fn a_second_from_field_is_a_forgery() {
+        let c = cfg("");
+        let boss = Sender::Address("boss@admin.net".into());
+        let two = Inbound {
+            from_fields: 2,
+            ..from("boss@admin.net")
+        };
+        let err = may_close(&c, 1, &boss, &two, None, None).unwrap_err();
+        assert!(err.contains("2 From fields"), "{err}");
+        let one = Inbound {
+            from_fields: 1,
+            ..from("boss@admin.net")
+        };
+        assert!(may_close(&c, 1, &boss, &one, None, None).is_ok());
     }
 
     #[test]

@@ -1,10 +1,9 @@
-//! Reading tickets back: one-line summaries for `list` and readable threads for
-//! `show`. Pure functions over the bytes of an mbox file.
+//! Reading tickets back: one-line summaries for `list`, and the problems `check`
+//! reports. Pure functions over the bytes of an mbox file (`show` is thread.rs).
 
 use crate::inbound::check_is_mail;
 use crate::mbox::{self, Entry};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use mail_parser::{MessageParser, MimeHeaders};
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -120,20 +119,16 @@ pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary<'s
     let entries = mbox::read(data)?;
     let mail: Vec<&Entry> = entries.iter().filter(|e| !is_note(&e.message)).collect();
     let first = mail.first().copied().or(entries.first());
+    // The same reading as deliver's: the first Subject and From, whatever the Date says.
     let (subject, requester) = first
-        .and_then(|e| {
-            MessageParser::default()
-                .parse_headers(header_block(&e.message))
-                .map(|m| {
-                    let from = m
-                        .reply_to()
-                        .or(m.from())
-                        .and_then(|a| a.first())
-                        .and_then(|a| a.address())
-                        .map(str::to_string)
-                        .unwrap_or_else(|| e.from_line.split(' ').next().unwrap_or("").to_string());
-                    (m.subject().unwrap_or("").to_string(), from)
-                })
+        .map(|e| {
+            let m = crate::inbound::parse(header_block(&e.message)).ok();
+            let who = m
+                .as_ref()
+                .and_then(|m| m.reply_to.as_ref().or(m.from.as_ref()))
+                .map(|b| b.addr.clone())
+                .unwrap_or_else(|| e.from_line.split(' ').next().unwrap_or("").to_string());
+            (m.map(|m| m.subject).unwrap_or_default(), who)
         })
         .unwrap_or_default();
     let created = entries.first().and_then(|e| from_line_date(&e.from_line));
@@ -177,89 +172,6 @@ pub fn problems(data: &[u8]) -> Vec<String> {
     out
 }
 
-fn human_size(n: usize) -> String {
-    if n < 1024 {
-        format!("{n} B")
-    } else if n < 1024 * 1024 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
-    }
-}
-
-/// The readable thread that `show` prints.
-pub fn render(id: u32, state: &str, data: &[u8]) -> Result<String, String> {
-    let entries = mbox::read(data)?;
-    let mut out = format!("Ticket {id} ({state}), {} entries\n", entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        out.push_str(&format!("\n=== {} of {} ===\n", i + 1, entries.len()));
-        let Some(m) = MessageParser::default().parse(&e.message) else {
-            out.push_str("(unreadable message)\n");
-            continue;
-        };
-        let addr = |a: Option<&mail_parser::Address<'_>>| {
-            a.and_then(|a| a.first())
-                .map(|a| match (a.name(), a.address()) {
-                    (Some(n), Some(ad)) => format!("{n} <{ad}>"),
-                    (None, Some(ad)) => ad.to_string(),
-                    (Some(n), None) => n.to_string(),
-                    (None, None) => String::new(),
-                })
-                .unwrap_or_default()
-        };
-        let date = m.date().map(|d| d.to_rfc822()).unwrap_or_else(|| {
-            e.from_line
-                .split_once(' ')
-                .map(|x| x.1)
-                .unwrap_or("")
-                .to_string()
-        });
-        out.push_str(&format!(
-            "From:    {}\n",
-            crate::notify::clean(&addr(m.from()))
-        ));
-        out.push_str(&format!("Date:    {}\n", crate::notify::clean(&date)));
-        out.push_str(&format!(
-            "Subject: {}\n\n",
-            crate::notify::clean(m.subject().unwrap_or(""))
-        ));
-        let text = m.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
-        let text: String = text
-            .chars()
-            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-            .collect();
-        out.push_str(text.trim_end());
-        out.push('\n');
-        let attachments: Vec<String> = m
-            .attachments()
-            .map(|a| {
-                let name = a.attachment_name().unwrap_or("(unnamed)");
-                let ctype = a
-                    .content_type()
-                    .map(|c| match c.subtype() {
-                        Some(s) => format!("{}/{}", c.ctype(), s),
-                        None => c.ctype().to_string(),
-                    })
-                    .unwrap_or_else(|| "application/octet-stream".into());
-                format!(
-                    "  - {} ({}, {})",
-                    crate::notify::clean(name),
-                    ctype,
-                    human_size(a.contents().len())
-                )
-            })
-            .collect();
-        if !attachments.is_empty() {
-            out.push_str("\nAttachments:\n");
-            for a in attachments {
-                out.push_str(&a);
-                out.push('\n');
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,14 +210,6 @@ mod tests {
             serde_json::to_string(&s).unwrap()
         );
         assert!(from_cache_line("garbage").is_none());
-    }
-
-    #[test]
-    fn render_shows_each_message() {
-        let r = render(4, "open", TICKET).unwrap();
-        assert!(r.contains("From:    Ann <ann@x.com>"), "{r}");
-        assert!(r.contains("It burns."), "{r}");
-        assert!(r.contains("=== 3 of 3 ==="), "{r}");
     }
 
     #[test]

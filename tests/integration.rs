@@ -10,6 +10,7 @@ mod e2e;
 mod golden;
 mod loops;
 mod properties;
+mod realmail;
 mod reliability;
 mod security;
 mod trust;

@@ -142,3 +142,60 @@ proptest! {
         prop_assert_eq!(again, stored);
     }
 }
+
+fn mime_line() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(b"Content-Type: multipart/mixed; boundary=b".to_vec()),
+        Just(b"Content-Type: multipart/alternative; boundary=\"c\"".to_vec()),
+        Just(b"Content-Type: multipart/digest; boundary=b".to_vec()),
+        Just(b"Content-Type: message/rfc822".to_vec()),
+        Just(b"Content-Type: text/html; charset=shift_jis".to_vec()),
+        Just(b"Content-Type: text".to_vec()),
+        Just(b"Content-Transfer-Encoding: base64".to_vec()),
+        Just(b"Content-Transfer-Encoding: quoted-printable".to_vec()),
+        Just(
+            b"Content-Disposition: attachment; filename*0*=utf-8''%1B%C2%9B; filename*1=\"x"
+                .to_vec()
+        ),
+        Just(b"Date: Sun, 22 Nov 2026 09:15:00 Z".to_vec()),
+        Just(b"Subject: =?utf-8?q?=1B]0;x=07=E2=80=AE?=".to_vec()),
+        Just(b"--b".to_vec()),
+        Just(b"--b--".to_vec()),
+        Just(b"--c".to_vec()),
+        Just(b"".to_vec()),
+        Just(b"<p title='a>b' x=\"<\">t&#x202e;&#155;<!--".to_vec()),
+        Just(b"\x1b[2J\xc2\x9b\xe2\x80\xae\x07=1B=C2=9B".to_vec()),
+        line_bytes(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases() / 4))]
+
+    /// `show` never panics on any MIME structure, and what reaches the terminal has no
+    /// control or reordering character, however the output is split into writes.
+    #[test]
+    fn show_never_panics_and_the_terminal_sees_no_control(
+        lines in proptest::collection::vec(mime_line(), 0..60),
+        cut in 1usize..64,
+    ) {
+        let mut msg = b"From: a@b.c\nMIME-Version: 1.0\n".to_vec();
+        for l in &lines {
+            msg.extend_from_slice(l);
+            msg.push(b'\n');
+        }
+        let stored = mbox::encode(b"From a@b Sun Nov 22 07:46:08 2026\n", b"", &mbox::normalise(msg));
+        let text = mailtix::thread::render(1, "open", &stored).unwrap();
+        let mut screen = Vec::new();
+        {
+            use std::io::Write;
+            let mut t = mailtix::term::Terminal::new(&mut screen, mailtix::term::Mode::Text);
+            for chunk in text.as_bytes().chunks(cut).chain(stored.chunks(cut)) {
+                t.write_all(chunk).unwrap();
+            }
+            t.flush().unwrap();
+        }
+        let screen = String::from_utf8(screen).expect("the filter writes UTF-8");
+        prop_assert!(!screen.chars().any(mailtix::term::is_unsafe), "{:?}", screen);
+    }
+}

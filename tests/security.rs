@@ -317,3 +317,69 @@ fn a_reused_message_id_with_another_body_is_stored_but_a_real_copy_is_not() {
         .deliver_code(0);
     assert_eq!(env.count(2), 2);
 }
+
+/// True for what a terminal acts on or reorders: C0 but newline and tab, DEL, C1, and
+/// the bidi, shaping, annotation and tag format characters.
+fn unsafe_for_terminal(c: char) -> bool {
+    mailtix::term::is_unsafe(c)
+        || matches!(c, '\u{1b}' | '\u{7}' | '\u{9b}' | '\u{9d}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
+#[test]
+fn nothing_in_a_mail_reaches_the_terminal_as_a_control_sequence() {
+    let env = Env::new();
+    // raw ESC, BEL, CSI (ESC [ and C1 U+009B), OSC and bidi overrides, in every field
+    // list and show print: the requester, the subject, the body, attachment types and
+    // filenames (plain, RFC 2047 and RFC 2231)
+    let m = "From: \"Ann \x1b]0;pwned\x07\" <\"ann\x1b[2J\"@customer.example>\nReply-To: <ann\x1b]0;x\x07\u{9b}2J@customer.example>\nTo: support@example.org\nSubject: =?utf-8?q?hi_=1B[2J_=C2=9B31m_=E2=80=AEtxt.exe=E2=80=AC_=E2=81=A6x=E2=81=A9?= \x1b]8;;http://evil/\x07link\nMessage-ID: <term@x>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nbody \x1b[1mbold\u{9b}2J \u{202e}evil\u{202c}\n--b\nContent-Type: application/x-\x1b[5mblink\x07; name=\"a\x1b[2Jb.bin\"\nContent-Disposition: attachment; filename=\"a\x1b[2Jb\u{202e}nib.exe\"\n\nAAAA\n--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename*=utf-8''%1B%5D0%3Bt%07x%C2%9B%E2%80%AE.txt\n\nBBBB\n--b\nContent-Type: image/png\nContent-Disposition: attachment; filename=\"=?utf-8?q?i=1B[2Jmg=E2=80=AEgnp.exe?=\"\n\nCCCC\n--b--\n";
+    env.deliver("support@example.org", "ann@customer.example", m)
+        .deliver_code(0);
+    let outputs = [
+        env.run(&["list"], b"", &[]), // the first run reads the ticket itself
+        env.run(&["list"], b"", &[]), // the second reads the summary cache
+        env.run(&["list", "--all"], b"", &[]),
+        env.run(&["show", "1"], b"", &[]),
+        env.run(&["show", "999"], b"", &[]),
+    ];
+    for r in &outputs {
+        for (what, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+            let bad: Vec<char> = text.chars().filter(|&c| unsafe_for_terminal(c)).collect();
+            assert!(bad.is_empty(), "{what} has {bad:?}: {text:?}");
+        }
+    }
+    let show = &outputs[3].stdout;
+    for shown in [
+        "From:    Ann ]0;pwned <\"ann [2J\"@customer.example>\n",
+        "Subject: hi [2J 31m txt.exe x ]8;;http://evil/ link\n",
+        "\nbody [1mbold2J evil\n",
+        "  - a [2Jbnib.exe (application/x- [5mblink, 4 B)\n",
+    ] {
+        assert!(show.contains(shown), "{shown:?} in {show}");
+    }
+    let row = outputs[0].stdout.lines().nth(1).unwrap().to_string();
+    assert!(row.contains(" ann]0;x2J@customer.example "), "{row}");
+    // the columns stay aligned: widths are measured on the filtered text
+    let head = outputs[0].stdout.lines().next().unwrap();
+    let col = |s: &str, w: &str| s[..s.find(w).unwrap()].chars().count();
+    assert_eq!(col(head, "SUBJECT"), col(&row, "hi [2J"), "{head}\n{row}");
+    // --json keeps the characters, escaped: the same strings, nothing a terminal runs
+    let json = env.run(&["list", "--json"], b"", &[]);
+    json.code(0);
+    let bad: Vec<char> = json
+        .stdout
+        .chars()
+        .filter(|&c| unsafe_for_terminal(c) && c != '\n')
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}: {}", json.stdout);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(
+        v[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("\u{202e}txt.exe"),
+        "{v}"
+    );
+    // --raw is the stored bytes, by design
+    let raw = env.run(&["show", "1", "--raw"], b"", &[]);
+    assert!(raw.stdout.contains('\x1b'));
+}
