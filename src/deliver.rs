@@ -59,7 +59,7 @@ pub fn recipient(
             _ => None,
         });
     if let Some(r) = given {
-        return match address::target(cfg, &r) {
+        return match address::target_accepted(cfg, &r) {
             Some(t) => Ok((r, t)),
             None => Err(DeliverError::NotOurs(notify::clean(&r))),
         };
@@ -199,16 +199,22 @@ pub fn deliver(
     let sender = sender(input, cx.env, &msg);
     cx.store.init().map_err(DeliverError::temp)?;
     cx.store.check_safe().map_err(DeliverError::temp)?;
-    let route = route::route(cfg, &target, &msg, cx.store)?;
-    if let Route::Bounce { id, mac, .. } = &route {
+    if let Target::Bounce(id, mac) = &target {
         let secret = cx.store.secret().map_err(DeliverError::temp)?;
         if !policy::bounce_mac_matches(&secret, *id, mac) {
-            return Err(DeliverError::NotOurs(format!(
-                "{} (a bounce address with a wrong MAC)",
-                notify::clean(&rcpt)
-            )));
+            // Anyone can send to a bounce address; a bounce of the refusal would go to
+            // a sender that is usually forged. Dropped, with one log line.
+            return Ok(discard(
+                cx,
+                &sender,
+                &rcpt,
+                *id,
+                "a bounce address with a wrong MAC",
+            ));
         }
     }
+    let route = route::route(cfg, &target, &msg, cx.store)?;
+    let dangling = route::dangling_tag(cfg, &target, &msg, cx.store);
 
     let (key, trace) = message_key(&msg, &normalised);
     let trace_bytes = trace.to_bytes();
@@ -271,8 +277,19 @@ pub fn deliver(
             if l.holds(&key) {
                 Committed::Duplicate(*id)
             } else {
-                let allowed =
-                    policy::may_close(cfg, *id, &sender, &msg, token.as_deref(), secret.as_deref());
+                let allowed = match token.as_deref() {
+                    Some(t) if !address::is_token_shape(t) => {
+                        Err("the close address has a malformed token".to_string())
+                    }
+                    _ => policy::may_close(
+                        cfg,
+                        *id,
+                        &sender,
+                        &msg,
+                        token.as_deref(),
+                        secret.as_deref(),
+                    ),
+                };
                 l.append(&entry, &key).map_err(DeliverError::temp)?;
                 let refused = match allowed {
                     Ok(()) => l
@@ -293,8 +310,26 @@ pub fn deliver(
         rcpt: &rcpt,
         route: &route,
         automatic,
+        dangling,
     };
     Ok(after_commit(cx, &facts, committed))
+}
+
+/// A message deliver accepts and drops: exit 0, one log line, nothing stored or sent.
+fn discard(cx: &Context<'_>, sender: &Sender, rcpt: &str, id: u32, why: &str) -> Outcome {
+    let line = format!(
+        "{} exim={} sender={} rcpt={} ticket={id} action=discarded outcome=0 {why}",
+        cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
+        cx.env.get("MESSAGE_ID").map(String::as_str).unwrap_or("-"),
+        notify::clean(sender.address().unwrap_or("<>")).replace(' ', "_"),
+        notify::clean(rcpt).replace(' ', "_"),
+    );
+    let _ = cx.store.log(&line);
+    Outcome {
+        ticket: id,
+        action: "discarded",
+        detail: why.to_string(),
+    }
 }
 
 /// True when `reopen_within_days` is set and ticket `id` has been closed (quiet) for
@@ -360,6 +395,8 @@ struct Facts<'a> {
     rcpt: &'a str,
     route: &'a Route,
     automatic: Option<String>,
+    /// `[issueN]` in the Subject of mail to support@ that named no ticket.
+    dangling: Option<u32>,
 }
 
 /// The requester of ticket `id` (Reply-To, else From, of its first message) and that
@@ -426,6 +463,12 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
         match &committed {
             Committed::Duplicate(_) => {}
             Committed::New { id, .. } => {
+                let tag_note = f.dangling.map(|n| {
+                    format!(
+                        "[{}{n}] in the subject named no ticket, so this is a new one",
+                        cfg.subject_tag
+                    )
+                });
                 let mut detail = f
                     .automatic
                     .clone()
@@ -444,7 +487,15 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                                 Ok(true) => out.push(send(
                                     cx,
                                     *id,
-                                    notify::ack(cfg, *id, msg, &to, cx.now, &cx.unique()),
+                                    notify::ack_noting(
+                                        cfg,
+                                        *id,
+                                        msg,
+                                        &to,
+                                        cx.now,
+                                        &cx.unique(),
+                                        tag_note.as_deref(),
+                                    ),
                                     &format!("ack to {}", to.addr),
                                 )),
                                 Ok(false) => {
@@ -460,6 +511,13 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                         }
                     }
                     Err(why) => out.push(format!("no ack ({why})")),
+                }
+                if let Some(t) = tag_note {
+                    out.push(t.clone());
+                    detail = Some(match detail {
+                        Some(d) => format!("{t}; {d}"),
+                        None => t,
+                    });
                 }
                 notice = Some((NoticeKind::New, detail));
             }

@@ -158,12 +158,26 @@ pub fn ack(
     now: DateTime<Utc>,
     unique: &str,
 ) -> Result<Message, String> {
+    ack_noting(cfg, id, msg, to, now, unique, None)
+}
+
+/// The acknowledgement, with one more paragraph (`note`) for the requester, for
+/// example that the `[issueN]` of their Subject named no ticket.
+pub fn ack_noting(
+    cfg: &Config,
+    id: u32,
+    msg: &Inbound,
+    to: &Mailbox,
+    now: DateTime<Utc>,
+    unique: &str,
+    note: Option<&str>,
+) -> Result<Message, String> {
     let c = Common::new(cfg, id, now, "ack", unique, msg);
     let ticket = cfg.ticket_address(id);
     let subject = clean(&msg.subject);
     let body = format!(
         "Your message has been received and filed as ticket {id}.\n\n\
-         Subject: {shown}\n\n\
+         {note}Subject: {shown}\n\n\
          To add to the ticket, reply to this mail or write to {ticket}.\n\
          Please keep [{tag}{id}] in the subject.\n\n\
          This is an automatic reply, sent once per ticket.\n",
@@ -173,6 +187,9 @@ pub fn ack(
             &subject
         },
         tag = cfg.subject_tag,
+        note = note
+            .map(|n| format!("{}.\n\n", clean(n)))
+            .unwrap_or_default(),
     );
     c.builder(tagged_subject(cfg, id, &msg.subject), "auto-replied")?
         .to(mailbox(to.name.as_deref(), &to.addr)?)

@@ -129,7 +129,7 @@ fn a_classic_bounce_counts_too() {
 }
 
 #[test]
-fn a_bounce_address_with_a_wrong_mac_is_not_ours() {
+fn a_bounce_address_with_a_wrong_mac_is_discarded_without_a_bounce() {
     let env = Env::new();
     new_ticket_from(&env, "ann@customer.example", "w1@x");
     new_ticket_from(&env, "bob@customer.example", "w2@x");
@@ -146,11 +146,27 @@ fn a_bounce_address_with_a_wrong_mac_is_not_ours() {
         format!("ticket-1-bounce-{altered}@example.org"),
         format!("ticket-2-bounce-{mac}@example.org"),
         "ticket-1-bounce-0123456789abcdef@example.org".to_string(),
+        "ticket-1-bounce-zz@example.org".to_string(),
+        "ticket-1-bounce-@example.org".to_string(),
     ] {
-        deliver_bounce(&env, &rcpt, &body).deliver_code(67);
+        env.clear_sent();
+        let r = deliver_bounce(&env, &rcpt, &body);
+        // 0, not 67: Exim would bounce the refusal to a sender that is usually forged.
+        r.deliver_code(0);
+        assert!(r.stderr.contains("discarded"), "{rcpt}: {}", r.stderr);
+        assert!(env.sent().is_empty(), "{rcpt}: nothing sent");
     }
     assert_eq!(env.count(1), 1);
+    assert_eq!(env.count(2), 1);
     assert!(!env.store.join(".mailtix/bounces").exists());
+    let log = fs::read_to_string(env.store.join(".mailtix/log")).unwrap();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("action=discarded") && l.contains("wrong MAC"))
+            .count(),
+        5,
+        "{log}"
+    );
 }
 
 #[test]
