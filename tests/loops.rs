@@ -555,3 +555,49 @@ fn closing_tells_the_requester_when_asked() {
     env.run(&["close", "1"], b"", &[]).code(0);
     assert!(env.sent().is_empty());
 }
+
+/// tests/fixtures/auto: real automatic mail that sets no Auto-Submitted.
+#[test]
+fn automatic_mail_fixtures_get_no_ack() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auto");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "the corpus is there: {files:?}");
+    for path in &files {
+        let raw = fs::read(path).unwrap();
+        let from = mailtix::inbound::parse(&raw).unwrap().from.unwrap().addr;
+        let env = Env::new();
+        let r = env.run(
+            &[
+                "deliver",
+                "--recipient",
+                "support@example.org",
+                "--sender",
+                &from,
+            ],
+            &raw,
+            &[],
+        );
+        r.deliver_code(0);
+        assert!(r.stderr.contains("automatic"), "{path:?}: {}", r.stderr);
+        assert_eq!(env.count(1), 1, "{path:?} is filed");
+        let acks: Vec<_> = env
+            .sent()
+            .into_iter()
+            .filter(|s| s.rcpts() != [ADMIN])
+            .collect();
+        assert!(acks.is_empty(), "{path:?} got an ack");
+    }
+    // and a person still gets one
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "person@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"])
+    );
+}
