@@ -601,3 +601,39 @@ fn automatic_mail_fixtures_get_no_ack() {
             .any(|s| s.rcpts() == ["ann@customer.example"])
     );
 }
+
+/// A Subject that decodes to one 1,800-character word (encoded words on short lines)
+/// once gave acks and notices a 1,800-byte header line, which the next MTA refuses.
+#[test]
+fn mail_we_send_fits_rfc_5322_line_lengths() {
+    let env = Env::with_config("notify_on_close = true");
+    let enc: String = (0..60)
+        .map(|_| " =?utf-8?q?aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?=\n")
+        .collect();
+    let msg = format!(
+        "From: {} <ann@customer.example>\nTo: support@example.org\nSubject:{enc}Message-ID: <long@x>\n\n{}\n",
+        "N".repeat(300),
+        "x".repeat(900)
+    );
+    env.deliver("support@example.org", "ann@customer.example", &msg)
+        .deliver_code(0);
+    env.deliver(
+        "ticket-1-close@example.org",
+        ADMIN,
+        &mail(ADMIN, "done", "close-long@x", "", "fixed\n"),
+    )
+    .deliver_code(0);
+    let sent = env.sent();
+    assert_eq!(sent.len(), 3, "ack, notice and close notice: {sent:?}");
+    for s in &sent {
+        let (head, body) = s.raw.split_once("\r\n\r\n").unwrap();
+        for line in head.split("\r\n") {
+            assert!(line.len() <= 78, "header line of {}: {line}", line.len());
+        }
+        for line in body.split("\r\n") {
+            assert!(line.len() <= 998, "body line of {}", line.len());
+        }
+        let subject = s.header("Subject").unwrap();
+        assert!(subject.contains("=?utf-8?b?"), "{subject}");
+    }
+}
