@@ -19,7 +19,7 @@ use crate::mbox;
 use crate::notify::{self, NoticeFacts, NoticeKind};
 use crate::policy::{self, Sender};
 use crate::route::{self, Route, State, Why};
-use crate::store::{LockPolicy, Locked, Store};
+use crate::store::{AckGrant, LockPolicy, Locked, Store};
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
 use std::collections::HashMap;
@@ -483,8 +483,9 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                                 &to.addr,
                                 cx.now.timestamp(),
                                 cfg.acks_per_sender_per_hour,
+                                cfg.acks_total_per_hour,
                             ) {
-                                Ok(true) => out.push(send(
+                                Ok(AckGrant::Taken) => out.push(send(
                                     cx,
                                     *id,
                                     notify::ack_noting(
@@ -498,11 +499,17 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                                     ),
                                     &format!("ack to {}", to.addr),
                                 )),
-                                Ok(false) => {
-                                    let why = format!(
-                                        "{} already had {} acknowledgements this hour",
-                                        to.addr, cfg.acks_per_sender_per_hour
-                                    );
+                                Ok(full) => {
+                                    let why = match full {
+                                        AckGrant::HourFull(n) => format!(
+                                            "{n} acknowledgements already went out this hour ([acks] total_per_hour)"
+                                        ),
+                                        _ => format!(
+                                            "{} already had {} acknowledgements this hour",
+                                            crate::store::ack_mailbox(&to.addr),
+                                            cfg.acks_per_sender_per_hour
+                                        ),
+                                    };
                                     out.push(format!("no ack ({why})"));
                                     detail = Some(format!("no acknowledgement: {why}"));
                                 }

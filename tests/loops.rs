@@ -637,3 +637,61 @@ fn mail_we_send_fits_rfc_5322_line_lengths() {
         assert!(subject.contains("=?utf-8?b?"), "{subject}");
     }
 }
+
+/// `victim+1@`, `victim+2@` ... once each got a fresh allowance.
+#[test]
+fn the_ack_caps_count_plus_tags_as_one_mailbox_and_the_store_per_hour() {
+    let env = Env::with_config("[acks]\nper_sender_per_hour = 2\ntotal_per_hour = 4");
+    for i in 0..5 {
+        new_ticket_from(
+            &env,
+            &format!("Victim+{i}@customer.example"),
+            &format!("pt{i}@x"),
+        );
+    }
+    let to_victim = env
+        .sent()
+        .iter()
+        .filter(|s| s.rcpts()[0].to_ascii_lowercase().starts_with("victim"))
+        .count();
+    assert_eq!(to_victim, 2, "one mailbox, one allowance");
+    let notice = env
+        .sent()
+        .into_iter()
+        .filter(|s| s.rcpts() == [ADMIN])
+        .nth(4)
+        .unwrap();
+    assert!(
+        notice
+            .raw
+            .replace("=\r\n", "")
+            .contains("victim@customer.example already had 2"),
+        "{}",
+        notice.raw
+    );
+    for who in ["ann", "bob", "cy"] {
+        new_ticket_from(
+            &env,
+            &format!("{who}@customer.example"),
+            &format!("{who}@x"),
+        );
+    }
+    let acks: Vec<_> = env
+        .sent()
+        .into_iter()
+        .filter(|s| s.rcpts() != [ADMIN])
+        .collect();
+    assert_eq!(acks.len(), 4, "total_per_hour: {acks:?}");
+    let last = env
+        .sent()
+        .into_iter()
+        .filter(|s| s.rcpts() == [ADMIN])
+        .last()
+        .unwrap();
+    assert!(
+        last.raw.replace("=\r\n", "").contains("total_per_hour"),
+        "{}",
+        last.raw
+    );
+    assert_eq!(env.count(8), 1, "mail past the caps is still filed");
+}
