@@ -410,12 +410,83 @@ pub fn requester(cx: &Context<'_>, id: u32) -> Option<(Mailbox, Inbound)> {
     Some((who, m))
 }
 
+/// How much of a bounce is read for its failed recipients: the delivery-status part
+/// comes early, and a 31 MB report once took ten times its size to parse.
+pub const BOUNCE_READ_MAX: usize = 1024 * 1024;
+
+/// The most failures recorded from one report: anyone can send one to a bounce
+/// address that an acknowledgement revealed.
+pub const BOUNCE_FAILURES_MAX: usize = 5;
+
+/// Records the failures a bounce of mail about ticket `id` reports, one result line
+/// each. Only addresses that mailtix sends mail to about the ticket count: its
+/// requester (who gets the acknowledgement, close notice and relays) and the admins
+/// (who get the notices). Anything else in the report is someone else's address,
+/// named by a forger or by a mailer that quotes too much, and is not recorded.
+fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
+    let cfg = cx.cfg;
+    let mut out = Vec::new();
+    let failures = bounce::failures(&message[..message.len().min(BOUNCE_READ_MAX)]);
+    if failures.is_empty() {
+        out.push("bounce without a delivery report".into());
+        return out;
+    }
+    let requester = requester(cx, id).map(|(m, _)| m.addr);
+    let ours = |a: &str| {
+        requester
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case(a))
+            || cfg.is_admin(a)
+    };
+    let (mut recorded, mut ignored) = (0usize, 0usize);
+    for fl in failures {
+        if !ours(fl.recipient.trim()) || recorded >= BOUNCE_FAILURES_MAX {
+            ignored += 1;
+            continue;
+        }
+        let addr = notify::clean(&fl.recipient).replace(' ', "_");
+        let line = format!(
+            "{} {id} {} {} {addr}",
+            cx.now.timestamp(),
+            fl.severity.as_str(),
+            if fl.status.is_empty() {
+                "-"
+            } else {
+                &fl.status
+            },
+        );
+        match cx.store.record_bounce(&addr, &line, cx.now.timestamp()) {
+            Ok(()) => {
+                recorded += 1;
+                out.push(format!(
+                    "{} bounce for {} ({}){}",
+                    fl.severity.as_str(),
+                    fl.recipient,
+                    fl.status,
+                    if cfg.bounces_enforce {
+                        ""
+                    } else {
+                        ", log mode"
+                    }
+                ));
+            }
+            Err(e) => out.push(format!("bounce not recorded: {e}")),
+        }
+    }
+    if ignored > 0 {
+        out.push(format!(
+            "{ignored} failure(s) not recorded (not an address mail about ticket {id} goes to, or over {BOUNCE_FAILURES_MAX} in one report)"
+        ));
+    }
+    out
+}
+
 /// Whether mail to `addr` is held back because it bounces (`[bounces] mode = "enforce"`).
 fn bounce_block(cx: &Context<'_>, addr: &str) -> Option<String> {
     if !cx.cfg.bounces_enforce {
         return None;
     }
-    let n = cx.store.hard_bounces(addr);
+    let n = cx.store.hard_bounces(addr, cx.now.timestamp());
     (n >= cx.cfg.bounce_hard_limit).then(|| format!("{addr} has bounced {n} time(s)"))
 }
 
@@ -557,39 +628,7 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                 notice = Some((NoticeKind::RefusedClose, Some(why.clone())));
                 out.push(format!("close refused: {why}"));
             }
-            Committed::Bounce(id) => {
-                let failures = bounce::failures(f.normalised);
-                if failures.is_empty() {
-                    out.push("bounce without a delivery report".into());
-                }
-                for fl in failures {
-                    let line = format!(
-                        "{} {id} {} {} {}",
-                        cx.now.timestamp(),
-                        fl.severity.as_str(),
-                        if fl.status.is_empty() {
-                            "-"
-                        } else {
-                            &fl.status
-                        },
-                        notify::clean(&fl.recipient).replace(' ', "_")
-                    );
-                    match cx.store.record_bounce(&line) {
-                        Ok(()) => out.push(format!(
-                            "{} bounce for {} ({}){}",
-                            fl.severity.as_str(),
-                            fl.recipient,
-                            fl.status,
-                            if cfg.bounces_enforce {
-                                ""
-                            } else {
-                                ", log mode"
-                            }
-                        )),
-                        Err(e) => out.push(format!("bounce not recorded: {e}")),
-                    }
-                }
-            }
+            Committed::Bounce(id) => out.extend(record_bounces(cx, *id, f.normalised)),
         }
         if let Some((kind, detail)) = notice {
             // Only the start is parsed: enough for a preview, and a MIME bomb stays small.

@@ -66,6 +66,34 @@ pub fn sync_dir(p: &Path) -> io::Result<()> {
         .map_err(|e| ctx(p.display(), e))
 }
 
+/// How long a bounce record counts: 60 days, as BounceHandler keeps them.
+pub const BOUNCE_KEEP_SECS: i64 = 60 * 86_400;
+
+/// The shard of `.mailtix/bounces.d` that holds the records of `addr` (any case).
+fn bounce_shard(addr: &str) -> String {
+    let a = addr.trim().to_ascii_lowercase();
+    format!("bounces.d/{:02x}", crate::mbox::fnv1a(a.as_bytes()) & 0xff)
+}
+
+/// True when a bounce record line is younger than [`BOUNCE_KEEP_SECS`] at `now`.
+fn bounce_fresh(line: &str, now: i64) -> bool {
+    line.split(' ')
+        .next()
+        .and_then(|t| t.parse::<i64>().ok())
+        .is_some_and(|t| now - t < BOUNCE_KEEP_SECS)
+}
+
+/// Reads a small state file without following a symlink.
+fn read_nofollow(path: &Path) -> io::Result<String> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut s = String::new();
+    f.read_to_string(&mut s)?;
+    Ok(s)
+}
+
 /// What the acknowledgement caps allow ([`Store::take_ack`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckGrant {
@@ -127,6 +155,7 @@ impl Store {
             ".mailtix/pending",
             ".mailtix/tmp",
             ".mailtix/acks.d",
+            ".mailtix/bounces.d",
         ] {
             mkdir(&self.root.join(d))?;
         }
@@ -476,30 +505,72 @@ impl Store {
         }
     }
 
-    /// Records one failed recipient of a bounce: `UNIXTIME TICKET hard|soft STATUS ADDR`.
-    pub fn record_bounce(&self, line: &str) -> io::Result<()> {
+    /// Records one failed recipient of a bounce at `now` (unix seconds): `line` is
+    /// `UNIXTIME TICKET hard|soft STATUS ADDR`, and `addr` its ADDR.
+    ///
+    /// The record that deliver reads is in `.mailtix/bounces.d/XX`, the shard of the
+    /// address's hash, which is rewritten without records older than
+    /// [`BOUNCE_KEEP_SECS`] (BounceHandler forgets after about 60 days). The same
+    /// line also goes to `.mailtix/bounces`, a journal for people that nothing reads
+    /// back; it is rotated to `bounces.1` past 1 MiB, so neither grows without bound.
+    pub fn record_bounce(&self, addr: &str, line: &str, now: i64) -> io::Result<()> {
+        let dir = self.state_dir().join("bounces.d");
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            mkdir(&dir)?;
+            if !fs::symlink_metadata(&dir)?.is_dir() {
+                return Err(io::Error::other(format!(
+                    "{} is not a directory",
+                    dir.display()
+                )));
+            }
+        }
+        let mut f = self.locked_state_file(&bounce_shard(addr))?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        let mut kept: String = text
+            .lines()
+            .filter(|l| bounce_fresh(l, now))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        kept.push_str(line);
+        kept.push('\n');
+        f.set_len(0)?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(kept.as_bytes())?;
+        drop(f);
+        let journal = self.state_dir().join("bounces");
+        if fs::symlink_metadata(&journal).is_ok_and(|m| m.is_file() && m.len() > 1024 * 1024) {
+            let _ = fs::rename(&journal, self.state_dir().join("bounces.1"));
+        }
         self.append_line("bounces", line)
     }
 
-    /// Hard bounces recorded for `addr` (any case).
-    pub fn hard_bounces(&self, addr: &str) -> u32 {
-        let Ok(text) = fs::read_to_string(self.state_dir().join("bounces")) else {
+    /// Hard bounces recorded for `addr` (any case) in the [`BOUNCE_KEEP_SECS`] before
+    /// `now`. Reads only the address's shard.
+    pub fn hard_bounces(&self, addr: &str, now: i64) -> u32 {
+        let path = self.state_dir().join(bounce_shard(addr));
+        let Ok(text) = read_nofollow(&path) else {
             return 0;
         };
-        let addr = addr.to_ascii_lowercase();
         text.lines()
+            .filter(|l| bounce_fresh(l, now))
             .filter(|l| {
                 let f: Vec<&str> = l.split(' ').collect();
-                f.len() >= 5 && f[2] == "hard" && f[4].eq_ignore_ascii_case(&addr)
+                f.len() >= 5 && f[2] == "hard" && f[4].eq_ignore_ascii_case(addr)
             })
             .count() as u32
     }
 
-    /// Every address with at least `limit` hard bounces, lowercased.
-    pub fn bouncing_addresses(&self, limit: u32) -> std::collections::HashSet<String> {
+    /// Every address with at least `limit` hard bounces in the [`BOUNCE_KEEP_SECS`]
+    /// before `now`, lowercased (for `list`, which reads every shard).
+    pub fn bouncing_addresses(&self, limit: u32, now: i64) -> std::collections::HashSet<String> {
         let mut counts: std::collections::HashMap<String, u32> = Default::default();
-        if let Ok(text) = fs::read_to_string(self.state_dir().join("bounces")) {
-            for l in text.lines() {
+        let dir = self.state_dir().join("bounces.d");
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(text) = read_nofollow(&e.path()) else {
+                continue;
+            };
+            for l in text.lines().filter(|l| bounce_fresh(l, now)) {
                 let f: Vec<&str> = l.split(' ').collect();
                 if f.len() >= 5 && f[2] == "hard" {
                     *counts.entry(f[4].to_ascii_lowercase()).or_default() += 1;

@@ -685,8 +685,7 @@ fn the_ack_caps_count_plus_tags_as_one_mailbox_and_the_store_per_hour() {
     let last = env
         .sent()
         .into_iter()
-        .filter(|s| s.rcpts() == [ADMIN])
-        .last()
+        .rfind(|s| s.rcpts() == [ADMIN])
         .unwrap();
     assert!(
         last.raw.replace("=\r\n", "").contains("total_per_hour"),
@@ -694,4 +693,237 @@ fn the_ack_caps_count_plus_tags_as_one_mailbox_and_the_store_per_hour() {
         last.raw
     );
     assert_eq!(env.count(8), 1, "mail past the caps is still filed");
+}
+
+/// An RFC 3464 report to `verp` that fails every address of `failed`, with `padding`
+/// bytes of returned message after the delivery-status part.
+fn dsn_for(verp: &str, failed: &[&str], padding: usize) -> String {
+    let mut status = String::from("Reporting-MTA: dns; mx.forger.example\n");
+    for a in failed {
+        status.push_str(&format!(
+            "\nAction: failed\nFinal-Recipient: rfc822;{a}\nStatus: 5.1.1\n"
+        ));
+    }
+    let mut returned = String::from("From: ticket-1@example.org\nSubject: x\n\n");
+    let line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\n";
+    while returned.len() < padding {
+        returned.push_str(line);
+    }
+    format!(
+        "From: Mail Delivery System <Mailer-Daemon@forger.example>\nTo: {verp}\nSubject: Mail delivery failed\nMessage-ID: <dsn.{n}.{p}@forger.example>\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: text/plain\n\nfailed\n\n--b\nContent-Type: message/delivery-status\n\n{status}\n--b\nContent-Type: message/rfc822\n\n{returned}\n--b--\n",
+        n = failed.len(),
+        p = padding,
+    )
+}
+
+/// One forged report to a revealed VERP address once marked any number of third
+/// parties as hard-bouncing, so that they got no more acknowledgements.
+#[test]
+fn a_bounce_counts_only_addresses_we_mailed_about_the_ticket() {
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "fb1@x");
+    let verp = verp_of(&env, 1);
+    let victims: Vec<String> = (0..50)
+        .map(|i| format!("victim{i}@third.example"))
+        .collect();
+    let mut failed: Vec<&str> = victims.iter().map(String::as_str).collect();
+    failed.push("ann@customer.example");
+    let r = deliver_bounce(&env, &verp, &dsn_for(&verp, &failed, 0));
+    r.deliver_code(0);
+    assert!(
+        r.stderr.contains("hard bounce for ann@customer.example"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("50 failure(s) not recorded"),
+        "{}",
+        r.stderr
+    );
+    let journal = fs::read_to_string(env.store.join(".mailtix/bounces")).unwrap();
+    assert_eq!(journal.lines().count(), 1, "{journal}");
+    env.clear_sent();
+    new_ticket_from(&env, "victim7@third.example", "fb2@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["victim7@third.example"]),
+        "a third party still gets its acknowledgement"
+    );
+    new_ticket_from(&env, "ann@customer.example", "fb3@x");
+    assert!(
+        !env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"]),
+        "the requester's real bounce still counts"
+    );
+}
+
+#[test]
+fn one_report_records_at_most_five_failures() {
+    let admins: Vec<String> = (0..8).map(|i| format!("a{i}@admin.example")).collect();
+    let list = admins
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let env = Env::new();
+    let config = fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("admins = [\"", &format!("admins = [{list}, \""));
+    fs::write(&env.config, config).unwrap();
+    new_ticket_from(&env, "ann@customer.example", "cap1@x");
+    let verp = verp_of(&env, 1);
+    let mut failed: Vec<&str> = admins.iter().map(String::as_str).collect();
+    failed.push("ann@customer.example");
+    let r = deliver_bounce(&env, &verp, &dsn_for(&verp, &failed, 0));
+    r.deliver_code(0);
+    let journal = fs::read_to_string(env.store.join(".mailtix/bounces")).unwrap();
+    assert_eq!(journal.lines().count(), 5, "{journal}");
+    assert!(
+        r.stderr.contains("4 failure(s) not recorded"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bounce_records_expire_after_60_days_and_the_journal_is_not_read() {
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "ex1@x");
+    let verp = verp_of(&env, 1);
+    deliver_bounce(
+        &env,
+        &verp,
+        &exim_bounce("exim-dsn.eml", &verp, "ann@customer.example"),
+    )
+    .deliver_code(0);
+    // deliver decides from the shards, never from the journal
+    let journal = env.store.join(".mailtix/bounces");
+    let mut big = fs::read_to_string(&journal).unwrap();
+    for i in 0..20_000 {
+        big.push_str(&format!("1 1 hard 5.0.0 bob{i}@customer.example\n"));
+    }
+    big.push_str("9999999999 1 hard 5.0.0 bob@customer.example\n");
+    fs::write(&journal, big).unwrap();
+    env.clear_sent();
+    new_ticket_from(&env, "bob@customer.example", "ex2@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["bob@customer.example"])
+    );
+    new_ticket_from(&env, "ann@customer.example", "ex3@x");
+    assert!(
+        !env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"])
+    );
+    let list = env.run(&["list", "--json"], b"", &[]);
+    assert!(
+        list.stdout.contains("\"requester_bounces\": true")
+            || list.stdout.contains("\"requester_bounces\":true"),
+        "{}",
+        list.stdout
+    );
+    // 61 days later the record no longer counts
+    let shards = env.store.join(".mailtix/bounces.d");
+    let mut aged = 0;
+    for e in fs::read_dir(&shards).unwrap() {
+        let p = e.unwrap().path();
+        let text: String = fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (t, rest) = l.split_once(' ').unwrap();
+                aged += 1;
+                format!("{} {rest}\n", t.parse::<i64>().unwrap() - 61 * 86_400)
+            })
+            .collect();
+        fs::write(&p, text).unwrap();
+    }
+    assert_eq!(aged, 1);
+    env.clear_sent();
+    new_ticket_from(&env, "ann@customer.example", "ex4@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"])
+    );
+    let list = env.run(&["list", "--json"], b"", &[]);
+    assert!(
+        !list.stdout.contains("\"requester_bounces\": true")
+            && !list.stdout.contains("\"requester_bounces\":true"),
+        "{}",
+        list.stdout
+    );
+    // and the next record in that shard drops it
+    let verp4 = verp_of(&env, 4);
+    deliver_bounce(
+        &env,
+        &verp4,
+        &exim_bounce("exim-dsn.eml", &verp4, "ann@customer.example"),
+    )
+    .deliver_code(0);
+    let lines: usize = fs::read_dir(&shards)
+        .unwrap()
+        .map(|e| {
+            fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(lines, 1, "the expired record was pruned");
+}
+
+/// A 31 MB report once took 311 MB to read and added 19 MB of records: only its
+/// start is parsed now. Here the delivery-status part names 400,000 recipients.
+#[test]
+fn a_huge_bounce_is_read_in_little_memory() {
+    need("/usr/bin/time");
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "hb1@x");
+    let verp = verp_of(&env, 1);
+    let many: Vec<String> = (0..400_000)
+        .map(|i| format!("victim{i}@third.example"))
+        .collect();
+    let mut failed = vec!["ann@customer.example"];
+    failed.extend(many.iter().map(String::as_str));
+    let body = dsn_for(&verp, &failed, 1024);
+    assert!(body.len() > 25 * 1024 * 1024, "{}", body.len());
+    let report = env.path().join("rss");
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(BIN)
+        .arg("--config")
+        .arg(&env.config)
+        .args(["deliver", "--recipient", &verp]);
+    let r = env.spawn(cmd, body.as_bytes(), &[("SENDER", "")]);
+    r.deliver_code(0);
+    assert!(
+        r.stderr.contains("hard bounce for ann@customer.example"),
+        "{}",
+        r.stderr
+    );
+    let kb: u64 = fs::read_to_string(&report)
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ratio = (kb * 1024) as f64 / body.len() as f64;
+    println!(
+        "{} MB bounce: peak RSS {kb} KiB, {ratio:.2}x the message",
+        body.len() / 1_000_000
+    );
+    assert!(ratio < 2.5, "peak RSS {ratio:.2}x the message size");
+    assert_eq!(env.count(1), 2, "the bounce is filed whole");
+    let journal = fs::read_to_string(env.store.join(".mailtix/bounces")).unwrap();
+    assert_eq!(journal.lines().count(), 1, "only the requester is recorded");
 }
