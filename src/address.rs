@@ -91,6 +91,41 @@ pub fn target(cfg: &Config, addr: &str) -> Option<Target> {
     is_hex_token(token).then(|| Target::Close(id, Some(token.to_string())))
 }
 
+/// Like [`target`], but also takes `ticket-N-close-X@` and `ticket-N-bounce-X@` whose
+/// token X is malformed, for a ticket id that is well formed. Such mail has already
+/// been accepted by the MTA when deliver sees it, and bouncing it would answer a sender
+/// that is usually forged: the close is filed as refused, the bounce discarded.
+pub fn target_accepted(cfg: &Config, addr: &str) -> Option<Target> {
+    if let Some(t) = target(cfg, addr) {
+        return Some(t);
+    }
+    let (local, domain) = split(addr)?;
+    if domain != cfg.domain {
+        return None;
+    }
+    let rest = local.strip_prefix(&cfg.ticket_prefix)?;
+    if let Some(pos) = rest.find(BOUNCE_WORD)
+        && let Some(id) = parse_id(&rest[..pos])
+    {
+        return Some(Target::Bounce(
+            id,
+            rest[pos + BOUNCE_WORD.len()..].to_string(),
+        ));
+    }
+    let close = format!("{}-", cfg.close_suffix);
+    let pos = rest.find(&close)?;
+    let id = parse_id(&rest[..pos])?;
+    Some(Target::Close(
+        id,
+        Some(rest[pos + close.len()..].to_string()),
+    ))
+}
+
+/// True for a token of the shape mailtix issues: 16 hex digits.
+pub fn is_token_shape(t: &str) -> bool {
+    t.len() == 16 && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Finds `[TAGn]` in a subject (any case) and returns n, parsed strictly.
 pub fn subject_tag(tag: &str, subject: &str) -> Option<u32> {
     subject_tag_scan(tag, subject).0
@@ -201,6 +236,35 @@ mod tests {
         ] {
             assert_eq!(target(&c, addr), want, "{addr:?}");
         }
+    }
+
+    #[test]
+    fn accepted_targets_keep_malformed_tokens_of_real_ids() {
+        let c = cfg();
+        for (addr, want) in [
+            ("ticket-12@example.org", Some(Target::Ticket(12))),
+            (
+                "ticket-12-close-zz@example.org",
+                Some(Target::Close(12, Some("zz".into()))),
+            ),
+            (
+                "ticket-12-close-@example.org",
+                Some(Target::Close(12, Some(String::new()))),
+            ),
+            (
+                "ticket-12-bounce-xyz@example.org",
+                Some(Target::Bounce(12, "xyz".into())),
+            ),
+            ("ticket-012-bounce-00ff@example.org", None),
+            ("ticket-x-close-00@example.org", None),
+            ("ticket-12-reopen@example.org", None),
+            ("ticket-12-close-zz@other.org", None),
+        ] {
+            assert_eq!(target_accepted(&c, addr), want, "{addr:?}");
+        }
+        assert!(is_token_shape("0123456789abcdef"));
+        assert!(!is_token_shape("0123456789abcde"));
+        assert!(!is_token_shape("0123456789abcdeg"));
     }
 
     #[test]

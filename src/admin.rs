@@ -45,7 +45,9 @@ impl Admin<'_> {
         states: &[State],
         cached_text: &'a str,
     ) -> Vec<(Summary<'a>, Option<String>)> {
-        let bouncing = self.store.bouncing_addresses(self.cfg.bounce_hard_limit);
+        let bouncing = self
+            .store
+            .bouncing_addresses(self.cfg.bounce_hard_limit, self.now.timestamp());
         let mut cache: std::collections::HashMap<(u32, &str), (Summary<'a>, u64, u128)> =
             cached_text
                 .lines()
@@ -222,7 +224,7 @@ impl Admin<'_> {
             let text = crate::thread::render(args.id, state_name(st), &data)
                 .map_err(|e| anyhow!("ticket {} is not a readable mbox: {e}", args.id))?;
             if let Ok(s) = summary::summarize(args.id, state_name(st), &data) {
-                let n = self.store.hard_bounces(&s.requester);
+                let n = self.store.hard_bounces(&s.requester, self.now.timestamp());
                 if n >= self.cfg.bounce_hard_limit {
                     writeln!(
                         out,

@@ -66,8 +66,10 @@ struct RawBounces {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAcks {
-    /// Most acknowledgements one address gets in an hour.
+    /// Most acknowledgements one address gets in an hour (`+tags` count as one).
     per_sender_per_hour: Option<u32>,
+    /// Most acknowledgements the store sends in one clock hour, to anyone.
+    total_per_hour: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +184,8 @@ pub struct Config {
     pub bounces_enforce: bool,
     pub bounce_hard_limit: u32,
     pub acks_per_sender_per_hour: u32,
+    /// Acknowledgements the store sends in one clock hour, to everyone together.
+    pub acks_total_per_hour: u32,
     pub hooks: Vec<Hook>,
     /// Seconds all the hooks of one delivery may take together (each hook's own
     /// timeout is clipped to what is left).
@@ -322,9 +326,14 @@ impl Config {
             bounce_hard_limit: bounces.hard_limit.unwrap_or(1).max(1),
             acks_per_sender_per_hour: raw
                 .acks
-                .unwrap_or_default()
-                .per_sender_per_hour
+                .as_ref()
+                .and_then(|a| a.per_sender_per_hour)
                 .unwrap_or(5),
+            acks_total_per_hour: raw
+                .acks
+                .as_ref()
+                .and_then(|a| a.total_per_hour)
+                .unwrap_or(100),
             hooks,
             hook_time_limit_secs: raw.hook_time_limit.unwrap_or(DEFAULT_HOOK_TIME_LIMIT),
             source: None,
@@ -555,6 +564,9 @@ mod tests {
         assert!(!c.bounces_enforce);
         assert_eq!(c.bounce_hard_limit, 2);
         assert_eq!(c.acks_per_sender_per_hour, 3);
+        let t = Config::parse("[acks]\ntotal_per_hour = 7", Path::new("/"), None).unwrap();
+        assert_eq!(t.acks_total_per_hour, 7);
+        assert_eq!(t.acks_per_sender_per_hour, 5);
         for bad in [
             "[[hooks]]\nevent = \"sms\"\ncommand = \"x\"",
             "[[hooks]]\nevent = \"new\"\ncommand = \" \"",
@@ -566,6 +578,7 @@ mod tests {
         }
         let d = Config::parse("", Path::new("/"), None).unwrap();
         assert!(d.bounces_enforce && d.bounce_hard_limit == 1 && d.acks_per_sender_per_hour == 5);
+        assert_eq!(d.acks_total_per_hour, 100);
         assert!(!d.relay_admin_replies && !d.notify_on_close && d.reopen_within_days.is_none());
         assert_eq!(d.relay_per_hour, 20);
     }

@@ -19,7 +19,7 @@ use crate::mbox;
 use crate::notify::{self, NoticeFacts, NoticeKind};
 use crate::policy::{self, Sender};
 use crate::route::{self, Route, State, Why};
-use crate::store::{LockPolicy, Locked, Store};
+use crate::store::{AckGrant, LockPolicy, Locked, Store};
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
 use std::collections::HashMap;
@@ -59,7 +59,7 @@ pub fn recipient(
             _ => None,
         });
     if let Some(r) = given {
-        return match address::target(cfg, &r) {
+        return match address::target_accepted(cfg, &r) {
             Some(t) => Ok((r, t)),
             None => Err(DeliverError::NotOurs(notify::clean(&r))),
         };
@@ -258,16 +258,22 @@ pub fn deliver(
     let sender = sender(input, cx.env, &msg);
     cx.store.init().map_err(DeliverError::temp)?;
     cx.store.check_safe().map_err(DeliverError::temp)?;
-    let route = route::route(cfg, &target, &msg, cx.store)?;
-    if let Route::Bounce { id, mac, .. } = &route {
+    if let Target::Bounce(id, mac) = &target {
         let secret = cx.store.secret().map_err(DeliverError::temp)?;
         if !policy::bounce_mac_matches(&secret, *id, mac) {
-            return Err(DeliverError::NotOurs(format!(
-                "{} (a bounce address with a wrong MAC)",
-                notify::clean(&rcpt)
-            )));
+            // Anyone can send to a bounce address; a bounce of the refusal would go to
+            // a sender that is usually forged. Dropped, with one log line.
+            return Ok(discard(
+                cx,
+                &sender,
+                &rcpt,
+                *id,
+                "a bounce address with a wrong MAC",
+            ));
         }
     }
+    let route = route::route(cfg, &target, &msg, cx.store)?;
+    let dangling = route::dangling_tag(cfg, &target, &msg, cx.store);
 
     let key = keys.copy.as_str();
     let trace_bytes = trace.to_bytes();
@@ -330,8 +336,19 @@ pub fn deliver(
             if l.holds(key) {
                 Committed::Duplicate(*id)
             } else {
-                let allowed =
-                    policy::may_close(cfg, *id, &sender, &msg, token.as_deref(), secret.as_deref());
+                let allowed = match token.as_deref() {
+                    Some(t) if !address::is_token_shape(t) => {
+                        Err("the close address has a malformed token".to_string())
+                    }
+                    _ => policy::may_close(
+                        cfg,
+                        *id,
+                        &sender,
+                        &msg,
+                        token.as_deref(),
+                        secret.as_deref(),
+                    ),
+                };
                 l.append(&entry, key).map_err(DeliverError::temp)?;
                 let refused = match allowed {
                     Ok(()) => l
@@ -355,6 +372,7 @@ pub fn deliver(
         target: &target,
         automatic,
         reused_id: &reused_id,
+        dangling,
     };
     Ok(after_commit(cx, &facts, committed))
 }
@@ -385,6 +403,23 @@ fn index_thread_key(cx: &Context<'_>, keys: &Keys, committed: &Committed) -> Vec
     holders.retain(|&t| t != id);
     holders.dedup();
     holders
+}
+
+/// A message deliver accepts and drops: exit 0, one log line, nothing stored or sent.
+fn discard(cx: &Context<'_>, sender: &Sender, rcpt: &str, id: u32, why: &str) -> Outcome {
+    let line = format!(
+        "{} exim={} sender={} rcpt={} ticket={id} action=discarded outcome=0 {why}",
+        cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
+        cx.env.get("MESSAGE_ID").map(String::as_str).unwrap_or("-"),
+        notify::clean(sender.address().unwrap_or("<>")).replace(' ', "_"),
+        notify::clean(rcpt).replace(' ', "_"),
+    );
+    let _ = cx.store.log(&line);
+    Outcome {
+        ticket: id,
+        action: "discarded",
+        detail: why.to_string(),
+    }
 }
 
 /// True when `reopen_within_days` is set and ticket `id` has been closed (quiet) for
@@ -450,6 +485,8 @@ struct Facts<'a> {
     automatic: Option<String>,
     /// Other tickets that hold a message with this Message-ID.
     reused_id: &'a [u32],
+    /// `[issueN]` in the Subject of mail to support@ that named no ticket.
+    dangling: Option<u32>,
 }
 
 /// The requester of ticket `id` (Reply-To, else From, of its first message) and that
@@ -463,12 +500,83 @@ pub fn requester(cx: &Context<'_>, id: u32) -> Option<(Mailbox, Inbound)> {
     Some((who, m))
 }
 
+/// How much of a bounce is read for its failed recipients: the delivery-status part
+/// comes early, and a 31 MB report once took ten times its size to parse.
+pub const BOUNCE_READ_MAX: usize = 1024 * 1024;
+
+/// The most failures recorded from one report: anyone can send one to a bounce
+/// address that an acknowledgement revealed.
+pub const BOUNCE_FAILURES_MAX: usize = 5;
+
+/// Records the failures a bounce of mail about ticket `id` reports, one result line
+/// each. Only addresses that mailtix sends mail to about the ticket count: its
+/// requester (who gets the acknowledgement, close notice and relays) and the admins
+/// (who get the notices). Anything else in the report is someone else's address,
+/// named by a forger or by a mailer that quotes too much, and is not recorded.
+fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
+    let cfg = cx.cfg;
+    let mut out = Vec::new();
+    let failures = bounce::failures(&message[..message.len().min(BOUNCE_READ_MAX)]);
+    if failures.is_empty() {
+        out.push("bounce without a delivery report".into());
+        return out;
+    }
+    let requester = requester(cx, id).map(|(m, _)| m.addr);
+    let ours = |a: &str| {
+        requester
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case(a))
+            || cfg.is_admin(a)
+    };
+    let (mut recorded, mut ignored) = (0usize, 0usize);
+    for fl in failures {
+        if !ours(fl.recipient.trim()) || recorded >= BOUNCE_FAILURES_MAX {
+            ignored += 1;
+            continue;
+        }
+        let addr = notify::clean(&fl.recipient).replace(' ', "_");
+        let line = format!(
+            "{} {id} {} {} {addr}",
+            cx.now.timestamp(),
+            fl.severity.as_str(),
+            if fl.status.is_empty() {
+                "-"
+            } else {
+                &fl.status
+            },
+        );
+        match cx.store.record_bounce(&addr, &line, cx.now.timestamp()) {
+            Ok(()) => {
+                recorded += 1;
+                out.push(format!(
+                    "{} bounce for {} ({}){}",
+                    fl.severity.as_str(),
+                    fl.recipient,
+                    fl.status,
+                    if cfg.bounces_enforce {
+                        ""
+                    } else {
+                        ", log mode"
+                    }
+                ));
+            }
+            Err(e) => out.push(format!("bounce not recorded: {e}")),
+        }
+    }
+    if ignored > 0 {
+        out.push(format!(
+            "{ignored} failure(s) not recorded (not an address mail about ticket {id} goes to, or over {BOUNCE_FAILURES_MAX} in one report)"
+        ));
+    }
+    out
+}
+
 /// Whether mail to `addr` is held back because it bounces (`[bounces] mode = "enforce"`).
 fn bounce_block(cx: &Context<'_>, addr: &str) -> Option<String> {
     if !cx.cfg.bounces_enforce {
         return None;
     }
-    let n = cx.store.hard_bounces(addr);
+    let n = cx.store.hard_bounces(addr, cx.now.timestamp());
     (n >= cx.cfg.bounce_hard_limit).then(|| format!("{addr} has bounced {n} time(s)"))
 }
 
@@ -523,6 +631,12 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
         match &committed {
             Committed::Duplicate(_) => {}
             Committed::New { id, .. } => {
+                let tag_note = f.dangling.map(|n| {
+                    format!(
+                        "[{}{n}] in the subject named no ticket, so this is a new one",
+                        cfg.subject_tag
+                    )
+                });
                 let mut detail = f
                     .automatic
                     .clone()
@@ -537,18 +651,33 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                                 &to.addr,
                                 cx.now.timestamp(),
                                 cfg.acks_per_sender_per_hour,
+                                cfg.acks_total_per_hour,
                             ) {
-                                Ok(true) => out.push(send(
+                                Ok(AckGrant::Taken) => out.push(send(
                                     cx,
                                     *id,
-                                    notify::ack(cfg, *id, msg, &to, cx.now, &cx.ids()),
+                                    notify::ack_noting(
+                                        cfg,
+                                        *id,
+                                        msg,
+                                        &to,
+                                        cx.now,
+                                        &cx.ids(),
+                                        tag_note.as_deref(),
+                                    ),
                                     &format!("ack to {}", to.addr),
                                 )),
-                                Ok(false) => {
-                                    let why = format!(
-                                        "{} already had {} acknowledgements this hour",
-                                        to.addr, cfg.acks_per_sender_per_hour
-                                    );
+                                Ok(full) => {
+                                    let why = match full {
+                                        AckGrant::HourFull(n) => format!(
+                                            "{n} acknowledgements already went out this hour ([acks] total_per_hour)"
+                                        ),
+                                        _ => format!(
+                                            "{} already had {} acknowledgements this hour",
+                                            crate::store::ack_mailbox(&to.addr),
+                                            cfg.acks_per_sender_per_hour
+                                        ),
+                                    };
                                     out.push(format!("no ack ({why})"));
                                     detail = Some(format!("no acknowledgement: {why}"));
                                 }
@@ -557,6 +686,13 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                         }
                     }
                     Err(why) => out.push(format!("no ack ({why})")),
+                }
+                if let Some(t) = tag_note {
+                    out.push(t.clone());
+                    detail = Some(match detail {
+                        Some(d) => format!("{t}; {d}"),
+                        None => t,
+                    });
                 }
                 notice = Some((NoticeKind::New, detail));
             }
@@ -600,39 +736,7 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                 notice = Some((NoticeKind::RefusedClose, Some(why.clone())));
                 out.push(format!("close refused: {why}"));
             }
-            Committed::Bounce(id) => {
-                let failures = bounce::failures(f.normalised);
-                if failures.is_empty() {
-                    out.push("bounce without a delivery report".into());
-                }
-                for fl in failures {
-                    let line = format!(
-                        "{} {id} {} {} {}",
-                        cx.now.timestamp(),
-                        fl.severity.as_str(),
-                        if fl.status.is_empty() {
-                            "-"
-                        } else {
-                            &fl.status
-                        },
-                        notify::clean(&fl.recipient).replace(' ', "_")
-                    );
-                    match cx.store.record_bounce(&line) {
-                        Ok(()) => out.push(format!(
-                            "{} bounce for {} ({}){}",
-                            fl.severity.as_str(),
-                            fl.recipient,
-                            fl.status,
-                            if cfg.bounces_enforce {
-                                ""
-                            } else {
-                                ", log mode"
-                            }
-                        )),
-                        Err(e) => out.push(format!("bounce not recorded: {e}")),
-                    }
-                }
-            }
+            Committed::Bounce(id) => out.extend(record_bounces(cx, *id, f.normalised)),
         }
         if let Some((kind, detail)) = notice {
             // Only the start is parsed: enough for a preview, and a MIME bomb stays small.

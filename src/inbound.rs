@@ -370,8 +370,53 @@ fn header_text(m: &Message<'_>, h: &mail_parser::Header<'_>) -> String {
         .unwrap_or_default()
 }
 
+/// Subject prefixes of autoresponders that may set no header at all: Request
+/// Tracker's default Autoreply template (`AutoReply: {$Ticket->Subject}`, after its
+/// `[rtname #N]` tag), and the out-of-office prefixes sisimai's RFC 3834 detector
+/// knows. Compared without case, after any leading `[...]` tags.
+const AUTO_SUBJECTS: &[&str] = &[
+    "autoreply:",
+    "auto reply:",
+    "auto-reply:",
+    "auto response:",
+    "automatic reply:",
+    "out of office:",
+    "out of the office:",
+];
+
+/// The reason when the Subject is an autoresponder's.
+fn auto_subject(subject: &str) -> Option<String> {
+    let mut s = subject.trim_start();
+    // Skip tags such as RT's "[example.com #1]"; at most a few, so a Subject full of
+    // brackets costs nothing.
+    for _ in 0..4 {
+        match s.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            Some((_, rest)) => s = rest.trim_start(),
+            None => break,
+        }
+    }
+    let head: String = s.chars().take(24).collect::<String>().to_lowercase();
+    AUTO_SUBJECTS.iter().any(|p| head.starts_with(p)).then(|| {
+        format!(
+            "an autoresponder's Subject ({})",
+            s.chars().take(24).collect::<String>()
+        )
+    })
+}
+
+/// Senders of complaint (feedback loop) reports that come as multipart/mixed rather
+/// than multipart/report, as sisimai's ARF reader lists them.
+const COMPLAINT_SENDERS: &[&str] = &["staff@hotmail.com", "complaints@email-abuse.amazonses.com"];
+
 /// RFC 3834 §2, RFC 5230 §4.5 and the usual extras: is this mail automatic or bulk?
 fn auto_reason(m: &Message<'_>) -> Option<String> {
+    let from = m
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     for h in m.headers() {
         let name = h.name().to_ascii_lowercase();
         let value = header_text(m, h).to_ascii_lowercase();
@@ -395,11 +440,29 @@ fn auto_reason(m: &Message<'_>) -> Option<String> {
             "content-type" if value.starts_with("multipart/report") => {
                 return Some("a delivery or disposition report".into());
             }
+            "content-type"
+                if value.starts_with("multipart/mixed")
+                    && COMPLAINT_SENDERS.contains(&from.as_str())
+                    && m.subject().is_some_and(|s| {
+                        s.to_ascii_lowercase()
+                            .contains("complaint about message from")
+                    }) =>
+            {
+                return Some(format!("a complaint report from {from}"));
+            }
+            // iCloud's vacation replies carry no Auto-Submitted.
+            "x-apple-action" if first_word == "vacation" => {
+                return Some("X-Apple-Action: VACATION".into());
+            }
+            // fml and other list servers; ezmlm's Mailing-List.
+            "x-mlserver" | "x-ml-name" | "mailing-list" => {
+                return Some(format!("{} header", h.name()));
+            }
             n if n.starts_with("list-") => return Some(format!("{} header", h.name())),
             _ => {}
         }
     }
-    None
+    auto_subject(m.subject().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -472,10 +535,47 @@ mod tests {
                 true,
             ),
             ("X-Other: 1", false),
+            ("X-Apple-Action: VACATION", true),
+            ("X-Apple-Action: vacation", true),
+            ("X-Apple-Action: FORWARD", false),
+            ("X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]", true),
+            ("X-ML-Name: neko", true),
+            ("Mailing-List: contact x-help@l.example; run by ezmlm", true),
+            ("Subject: [example.com #1] AutoReply: printer", true),
+            ("Subject: AutoReply: printer", true),
+            ("Subject: Automatic reply: printer", true),
+            ("Subject: Out of Office: back Monday", true),
+            ("Subject: Re: [issue3] Out of office: back Monday", false),
+            ("Subject: [a] [b] [c] [d] [e] AutoReply: x", false),
+            ("Subject: Auto: the car", false),
+            ("Subject: my autoreply: question", false),
+            ("Subject: Re: autoreply settings", false),
         ] {
             let m = parse_str(&format!("From: a@b\n{hdr}\n\nx\n"));
             assert_eq!(m.auto_reason.is_some(), auto, "{hdr}");
         }
+        let complaint = |from: &str, ct: &str, subject: &str| {
+            parse_str(&format!(
+                "From: {from}\nSubject: {subject}\nContent-Type: {ct}; boundary=b\n\nx\n"
+            ))
+            .auto_reason
+            .is_some()
+        };
+        let about = "complaint about message from 192.0.2.1";
+        assert!(complaint("staff@hotmail.com", "multipart/mixed", about));
+        assert!(complaint("<Staff@Hotmail.com>", "multipart/mixed", about));
+        assert!(complaint(
+            "complaints@email-abuse.amazonses.com",
+            "multipart/mixed",
+            about
+        ));
+        assert!(!complaint("staff@hotmail.com", "multipart/mixed", "hello"));
+        assert!(!complaint("ann@hotmail.com", "multipart/mixed", about));
+        assert!(!complaint(
+            "staff@hotmail.com",
+            "multipart/alternative",
+            about
+        ));
     }
 
     /// Every zone RFC 5322 §4.3 allows (the obsolete ones included).

@@ -78,9 +78,83 @@ pub fn message_id(cfg: &Config, id: u32, kind: &str, ids: &Ids) -> String {
     format!("mailtix.{id}.{signed}.{mac}@{}", cfg.domain)
 }
 
+/// The longest Subject (in characters) copied from incoming mail into mail we send.
+pub const SUBJECT_MAX: usize = 200;
+
+/// `s` cut to `max` characters, with "…" when something was cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The Subject of incoming mail as we quote it: clean, and at most [`SUBJECT_MAX`].
+fn quoted_subject(subject: &str) -> String {
+    clip(&clean(subject), SUBJECT_MAX)
+}
+
+/// The longest word lettre may write as it is; lettre folds only at spaces and
+/// encodes only words that are not ASCII, so a longer ASCII word would make one line
+/// of its own length ("lines too long" at the next MTA, over RFC 5322's 998).
+const LONGEST_PLAIN_WORD: usize = 60;
+
+/// A Subject header whose every line fits in 78 octets. Values with a word too long
+/// to fold are written as RFC 2047 encoded words, which may be split anywhere (between
+/// characters) and are rejoined without the folding whitespace by every reader.
+fn subject_header(value: &str) -> HeaderValue {
+    let name = HeaderName::new_from_ascii_str("Subject");
+    if value.split(' ').all(|w| w.len() <= LONGEST_PLAIN_WORD) {
+        return HeaderValue::new(name, value.to_string());
+    }
+    // 39 bytes of UTF-8 become 52 base64 characters: "Subject: =?utf-8?b?…?=" is
+    // then at most 73 octets, and each continuation line 65.
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in value.chars() {
+        if chunk.len() + c.len_utf8() > 39 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(chunk);
+    }
+    let encoded = words
+        .iter()
+        .map(|w| format!("=?utf-8?b?{}?=", base64(w.as_bytes())))
+        .collect::<Vec<_>>()
+        .join("\r\n ");
+    HeaderValue::dangerous_new_pre_encoded(name, value.to_string(), encoded)
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for encoded words.
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for group in data.chunks(3) {
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Subject `[issueN] original`, unless the original already carries the tag.
 pub fn tagged_subject(cfg: &Config, id: u32, subject: &str) -> String {
-    let subject = clean(subject);
+    let subject = quoted_subject(subject);
     let tag = format!("[{}{id}]", cfg.subject_tag);
     if subject
         .to_ascii_lowercase()
@@ -99,7 +173,11 @@ fn mailbox(name: Option<&str>, addr: &str) -> Result<LMailbox, String> {
         .trim()
         .parse::<lettre::Address>()
         .map_err(|e| format!("{addr:?} is not a usable address: {e}"))?;
-    let name = name.map(clean).filter(|n| !n.is_empty());
+    // A display name is a courtesy: one too long to fold is left out rather than
+    // making a header line longer than the next MTA takes.
+    let name = name
+        .map(|n| clip(&clean(n), 64))
+        .filter(|n| !n.is_empty() && n.split(' ').all(|w| w.len() <= LONGEST_PLAIN_WORD));
     Ok(LMailbox::new(name, address))
 }
 
@@ -153,7 +231,7 @@ impl<'a> Common<'a> {
         let mut b = Message::builder()
             .from(ticket)
             .reply_to(mailbox(None, reply_to)?)
-            .subject(subject)
+            .raw_header(subject_header(&subject))
             .date(self.now.into())
             .message_id(Some(format!("<{}>", self.message_id)))
             .raw_header(header("Auto-Submitted", auto))
@@ -186,12 +264,26 @@ pub fn ack(
     now: DateTime<Utc>,
     ids: &Ids,
 ) -> Result<Message, String> {
+    ack_noting(cfg, id, msg, to, now, ids, None)
+}
+
+/// The acknowledgement, with one more paragraph (`note`) for the requester, for
+/// example that the `[issueN]` of their Subject named no ticket.
+pub fn ack_noting(
+    cfg: &Config,
+    id: u32,
+    msg: &Inbound,
+    to: &Mailbox,
+    now: DateTime<Utc>,
+    ids: &Ids,
+    note: Option<&str>,
+) -> Result<Message, String> {
     let c = Common::new(cfg, id, now, "ack", ids, msg);
     let ticket = cfg.ticket_address(id);
-    let subject = clean(&msg.subject);
+    let subject = quoted_subject(&msg.subject);
     let body = format!(
         "Your message has been received and filed as ticket {id}.\n\n\
-         Subject: {shown}\n\n\
+         {note}Subject: {shown}\n\n\
          To add to the ticket, reply to this mail or write to {ticket}.\n\
          Please keep [{tag}{id}] in the subject.\n\n\
          This is an automatic reply, sent once per ticket.\n",
@@ -201,6 +293,9 @@ pub fn ack(
             &subject
         },
         tag = cfg.subject_tag,
+        note = note
+            .map(|n| format!("{}.\n\n", clean(n)))
+            .unwrap_or_default(),
     );
     c.builder(tagged_subject(cfg, id, &msg.subject), "auto-replied")?
         .to(mailbox(to.name.as_deref(), &to.addr)?)
@@ -253,7 +348,7 @@ pub fn admin_notice(
             "Ticket {id}: {kind}\nFrom:    {sender}\nSubject: {subject}\n",
             kind = facts.kind.word(),
             sender = clean(facts.sender),
-            subject = clean(&msg.subject),
+            subject = quoted_subject(&msg.subject),
         );
         if let Some(d) = facts.detail {
             body.push_str(&format!("Note:    {}\n", clean(d)));
@@ -327,7 +422,7 @@ pub fn close_notice(
     let body = format!(
         "Ticket {id} has been closed.\n\nSubject: {subject}\n\n\
          If you still need help, reply to this mail: your reply reopens the ticket.\n",
-        subject = clean(&first.subject),
+        subject = quoted_subject(&first.subject),
     );
     c.builder(
         format!("closed: {}", tagged_subject(cfg, id, &first.subject)),
@@ -386,7 +481,11 @@ pub fn relay(
         .from(ticket.clone())
         .reply_to(ticket)
         .to(mailbox(to.name.as_deref(), &to.addr)?)
-        .subject(tagged_subject(cfg, id, &admin_mail.subject))
+        .raw_header(subject_header(&tagged_subject(
+            cfg,
+            id,
+            &admin_mail.subject,
+        )))
         .date(now.into())
         .message_id(Some(format!("<{mid}>")))
         .raw_header(header(LOOP_HEADER, &cfg.domain));
@@ -419,10 +518,14 @@ pub fn relay(
         }
         out.extend_from_slice(line);
     }
-    out.extend(raw_fields(
+    let mime = raw_fields(
         normalised,
         &["MIME-Version", "Content-Type", "Content-Transfer-Encoding"],
-    ));
+    );
+    if mime.split(|&b| b == b'\n').any(|l| l.len() > 999) {
+        return Err("a MIME header line is longer than 998 octets (RFC 5322)".into());
+    }
+    out.extend(mime);
     out.extend_from_slice(b"\r\n");
     let body_start = normalised
         .windows(2)
@@ -431,6 +534,11 @@ pub fn relay(
         .unwrap_or(normalised.len());
     for line in normalised[body_start..].split_inclusive(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
+        // The admin's body goes on as it is, so a line we cannot send is a refusal
+        // here rather than a "lines too long" bounce counted against the requester.
+        if line.len() > 998 {
+            return Err("the mail has a line longer than 998 octets (RFC 5322)".into());
+        }
         // SMTP transparency is the transport's job; bare CRs are dropped here.
         out.extend(line.iter().filter(|&&b| b != b'\r'));
         out.extend_from_slice(b"\r\n");
@@ -632,6 +740,113 @@ mod tests {
             body,
             "--b\r\nContent-Type: text/plain\r\n\r\nTry this.\r\n--b--\r\n"
         );
+    }
+
+    /// Every line of `raw` fits in 998 octets, and every header line in 78.
+    fn assert_lines_fit(what: &str, raw: &[u8]) {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        for line in head.split("\r\n") {
+            assert!(
+                line.len() <= 78,
+                "{what}: header line of {}: {line}",
+                line.len()
+            );
+        }
+        for line in body.split("\r\n") {
+            assert!(line.len() <= 998, "{what}: body line of {}", line.len());
+        }
+    }
+
+    /// The Subject as a reader decodes it.
+    fn decoded_subject(raw: &[u8]) -> String {
+        let (headers, _) = mailparse::parse_headers(raw).unwrap();
+        headers
+            .iter()
+            .find(|h| h.get_key().eq_ignore_ascii_case("Subject"))
+            .unwrap()
+            .get_value()
+    }
+
+    #[test]
+    fn base64_is_rfc4648() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn long_words_in_a_subject_or_name_never_make_a_long_line() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 7, 46, 8).unwrap();
+        let word = "a".repeat(1800);
+        for subject in [
+            word.clone(),
+            "b".repeat(150),
+            format!("printer {} on fire", "c".repeat(120)),
+            format!("printer {word} on fire"),
+            "é".repeat(1800),
+            "word ".repeat(400),
+            "short one".into(),
+        ] {
+            let mut m = inbound(&subject);
+            m.from = Some(Mailbox {
+                name: Some("N".repeat(300)),
+                addr: "ann@x.com".into(),
+            });
+            let to = m.from.clone().unwrap();
+            let a = ack(&cfg(), 1, &m, &to, now, &ids("u")).unwrap().formatted();
+            assert_lines_fit("ack", &a);
+            let got = decoded_subject(&a);
+            let want = tagged_subject(&cfg(), 1, &subject);
+            assert_eq!(got, want);
+            assert!(got.chars().count() <= SUBJECT_MAX + 9, "{got}");
+            let facts = NoticeFacts {
+                kind: NoticeKind::New,
+                sender: &"S".repeat(2000),
+                preview: &"p".repeat(3000),
+                detail: Some(&"d".repeat(2000)),
+                close_address: "ticket-1-close@example.org",
+                reply_address: Some("ticket-1-reply-00ff00ff00ff00ff@example.org"),
+            };
+            let n = admin_notice(&cfg(), 1, &m, &facts, now, &ids("u"))
+                .unwrap()
+                .unwrap()
+                .formatted();
+            assert_lines_fit("notice", &n);
+            let c = close_notice(&cfg(), 1, &m, &to, now, &ids("u"))
+                .unwrap()
+                .formatted();
+            assert_lines_fit("close notice", &c);
+            let raw = format!(
+                "From: boss@admin.net\nSubject: {subject}\nMessage-ID: <r@admin.net>\n\nok\n"
+            );
+            let am = crate::inbound::parse(raw.as_bytes()).unwrap();
+            let r = relay(&cfg(), 1, &am, raw.as_bytes(), &to, now, &ids("u")).unwrap();
+            assert_lines_fit("relay", &r);
+            assert_eq!(decoded_subject(&r), tagged_subject(&cfg(), 1, &subject));
+        }
+        // one word of 1,800 characters, from encoded words on short lines
+        let enc: String = (0..60)
+            .map(|_| " =?utf-8?q?aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?=\n")
+            .collect();
+        let raw = format!("From: ann@x.com\nSubject:{enc}\nx\n");
+        let m = crate::inbound::parse(raw.as_bytes()).unwrap();
+        assert_eq!(m.subject, word);
+        let to = m.from.clone().unwrap();
+        let a = ack(&cfg(), 1, &m, &to, now, &ids("u")).unwrap().formatted();
+        assert_lines_fit("ack", &a);
+        let s = decoded_subject(&a);
+        assert!(s.starts_with("[issue1] aaaa") && s.ends_with('…'), "{s}");
+        // a body line the relay cannot send as it is
+        let raw = format!("From: boss@admin.net\nSubject: x\n\n{}\n", "b".repeat(1000));
+        let am = crate::inbound::parse(raw.as_bytes()).unwrap();
+        assert!(relay(&cfg(), 1, &am, raw.as_bytes(), &to, now, &ids("u")).is_err());
     }
 
     #[test]

@@ -26,12 +26,28 @@ impl Sender {
     }
 }
 
-/// Local parts that belong to machines, not people (RFC 3834 §2 and common practice).
+/// Local parts that belong to machines, not people (RFC 3834 §2 and common practice):
+/// `post_master` (Verizon's), list servers' `*-admin` (fml), and the no-reply family
+/// with a prefix or a suffix (`gmail-noreply`, `noreply-alerts`, `billing-no-reply`).
 fn is_machine_local_part(local: &str) -> bool {
-    matches!(
-        local,
-        "mailer-daemon" | "postmaster" | "noreply" | "no-reply" | "do-not-reply" | "donotreply"
-    ) || local.ends_with("-request")
+    const NO_REPLY: &[&str] = &[
+        "noreply",
+        "no-reply",
+        "no_reply",
+        "do-not-reply",
+        "donotreply",
+    ];
+    matches!(local, "mailer-daemon" | "postmaster" | "post_master")
+        || NO_REPLY.iter().any(|w| {
+            local == *w
+                || local.ends_with(&format!("-{w}"))
+                || local.ends_with(&format!("_{w}"))
+                || local.starts_with(&format!("{w}-"))
+                || local.starts_with(&format!("{w}_"))
+                || local.starts_with(&format!("{w}+"))
+        })
+        || local.ends_with("-request")
+        || local.ends_with("-admin")
         || local.starts_with("owner-")
         || local.starts_with("bounce")
 }
@@ -279,6 +295,28 @@ mod tests {
             ),
         ] {
             assert!(ack_recipient(&c, &sender, &m).is_err(), "{sender:?} {m:?}");
+        }
+    }
+
+    #[test]
+    fn machine_senders_are_recognised() {
+        for (local, machine) in [
+            ("post_master", true),
+            ("postmaster", true),
+            ("neko-admin", true),
+            ("gmail-noreply", true),
+            ("noreply-alerts", true),
+            ("billing-no-reply", true),
+            ("no_reply", true),
+            ("do-not-reply-x", true),
+            ("noreply+bounces", true),
+            ("admin", false),
+            ("sysadmin", false),
+            ("admin-team", false),
+            ("noreplyguy", false),
+            ("ann", false),
+        ] {
+            assert_eq!(is_machine_local_part(local), machine, "{local}");
         }
     }
 

@@ -4,7 +4,9 @@
 //! First match wins (SPEC "Routing"):
 //! 1. `ticket-N-close@` closes N (if allowed) and files the mail in N.
 //! 2. `ticket-N@` and `ticket-N-reply-TOKEN@` file the mail in N.
-//! 3. `support@` with `[issueN]` in the Subject files it in N.
+//! 3. `support@` with `[issueN]` in the Subject files it in N. A tag naming a ticket
+//!    that does not exist is plain text ([`dangling_tag`] names it for the ack), so the
+//!    rules below go on: a forged sender never gets a bounce for it.
 //! 4. `support@` whose own copy (Message-ID and body) is stored in a ticket, whose
 //!    In-Reply-To or References names a message of a ticket (one it stores or one
 //!    mailtix sent), or whose To/Cc names `ticket-N@`, files it in that ticket. Never
@@ -138,10 +140,12 @@ pub fn route(
             why: Why::Reply,
         }),
         Target::Support => {
-            if let Some(id) = address::subject_tag(&cfg.subject_tag, &msg.subject) {
+            if let Some(id) = address::subject_tag(&cfg.subject_tag, &msg.subject)
+                && let Some(state) = lookup.state(id)
+            {
                 return Ok(Route::Append {
                     id,
-                    state: existing(id)?,
+                    state,
                     why: Why::SubjectTag,
                 });
             }
@@ -180,6 +184,20 @@ pub fn route(
             Ok(Route::New)
         }
     }
+}
+
+/// On `support@`, the `[issueN]` of a Subject whose N names no ticket: routing took it
+/// for plain text, and the acknowledgement says so.
+pub fn dangling_tag(
+    cfg: &Config,
+    target: &Target,
+    msg: &Inbound,
+    lookup: &impl Lookup,
+) -> Option<u32> {
+    if *target != Target::Support {
+        return None;
+    }
+    address::subject_tag(&cfg.subject_tag, &msg.subject).filter(|id| lookup.state(*id).is_none())
 }
 
 #[cfg(test)]
@@ -388,10 +406,16 @@ mod tests {
                 Ok(append(2, State::Closed, Why::SubjectTag)),
             ),
             (
-                "subject tag for a missing ticket",
+                "subject tag for a missing ticket is plain text",
                 s.clone(),
                 msg("[issue42]", None, &[], &[], &[]),
-                Err(67),
+                Ok(New),
+            ),
+            (
+                "a missing ticket's tag does not stop threading",
+                s.clone(),
+                msg("[issue42]", None, &["known@x"], &[], &[]),
+                Ok(append(3, State::Open, Why::Thread)),
             ),
             (
                 "malformed subject tag is ignored",
@@ -501,5 +525,11 @@ mod tests {
             let got = route(&cfg, &target, &m, &fake).map_err(|e| e.exit_code());
             assert_eq!(got, want, "{name}");
         }
+        let tag =
+            |t: &Target, subject| dangling_tag(&cfg, t, &msg(subject, None, &[], &[], &[]), &fake);
+        assert_eq!(tag(&s, "[issue42] hi"), Some(42));
+        assert_eq!(tag(&s, "[issue1] hi"), None);
+        assert_eq!(tag(&s, "hi"), None);
+        assert_eq!(tag(&Target::Ticket(1), "[issue42] hi"), None);
     }
 }

@@ -69,6 +69,47 @@ pub fn sync_dir(p: &Path) -> io::Result<()> {
         .map_err(|e| ctx(p.display(), e))
 }
 
+/// How long a bounce record counts: 60 days, as BounceHandler keeps them.
+pub const BOUNCE_KEEP_SECS: i64 = 60 * 86_400;
+
+/// The shard of `.mailtix/bounces.d` that holds the records of `addr` (any case).
+fn bounce_shard(addr: &str) -> String {
+    let a = addr.trim().to_ascii_lowercase();
+    format!("bounces.d/{:02x}", crate::mbox::fnv1a(a.as_bytes()) & 0xff)
+}
+
+/// True when a bounce record line is younger than [`BOUNCE_KEEP_SECS`] at `now`.
+fn bounce_fresh(line: &str, now: i64) -> bool {
+    line.split(' ')
+        .next()
+        .and_then(|t| t.parse::<i64>().ok())
+        .is_some_and(|t| now - t < BOUNCE_KEEP_SECS)
+}
+
+/// What the acknowledgement caps allow ([`Store::take_ack`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckGrant {
+    /// Taken and counted: send it.
+    Taken,
+    /// The mailbox already had this many in the last hour.
+    AddressFull(u32),
+    /// The store already sent this many in this clock hour.
+    HourFull(u32),
+}
+
+/// The mailbox an acknowledgement cap counts: the address lowercased, with a `+tag`
+/// of the local part removed, so that `ann+1@` and `Ann+2@` share one allowance.
+pub fn ack_mailbox(addr: &str) -> String {
+    let a = addr.trim().to_ascii_lowercase();
+    match a.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split_once('+').map_or(local, |(l, _)| l);
+            format!("{local}@{domain}")
+        }
+        None => a,
+    }
+}
+
 /// A Message-ID as an index key: no tabs or newlines.
 fn index_key(mid: &str) -> String {
     mid.chars()
@@ -762,30 +803,72 @@ impl Store {
         }
     }
 
-    /// Records one failed recipient of a bounce: `UNIXTIME TICKET hard|soft STATUS ADDR`.
-    pub fn record_bounce(&self, line: &str) -> io::Result<()> {
+    /// Records one failed recipient of a bounce at `now` (unix seconds): `line` is
+    /// `UNIXTIME TICKET hard|soft STATUS ADDR`, and `addr` its ADDR.
+    ///
+    /// The record that deliver reads is in `.mailtix/bounces.d/XX`, the shard of the
+    /// address's hash, which is rewritten without records older than
+    /// [`BOUNCE_KEEP_SECS`] (BounceHandler forgets after about 60 days). The same
+    /// line also goes to `.mailtix/bounces`, a journal for people that nothing reads
+    /// back; it is rotated to `bounces.1` past 1 MiB, so neither grows without bound.
+    pub fn record_bounce(&self, addr: &str, line: &str, now: i64) -> io::Result<()> {
+        let dir = self.state_dir().join("bounces.d");
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            mkdir(&dir)?;
+            if !fs::symlink_metadata(&dir)?.is_dir() {
+                return Err(io::Error::other(format!(
+                    "{} is not a directory",
+                    dir.display()
+                )));
+            }
+        }
+        let mut f = self.locked_state_file(&bounce_shard(addr))?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        let mut kept: String = text
+            .lines()
+            .filter(|l| bounce_fresh(l, now))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        kept.push_str(line);
+        kept.push('\n');
+        f.set_len(0)?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(kept.as_bytes())?;
+        drop(f);
+        let journal = self.state_dir().join("bounces");
+        if fs::symlink_metadata(&journal).is_ok_and(|m| m.is_file() && m.len() > 1024 * 1024) {
+            let _ = fs::rename(&journal, self.state_dir().join("bounces.1"));
+        }
         self.append_line("bounces", line)
     }
 
-    /// Hard bounces recorded for `addr` (any case).
-    pub fn hard_bounces(&self, addr: &str) -> u32 {
-        let Ok(text) = fs::read_to_string(self.state_dir().join("bounces")) else {
+    /// Hard bounces recorded for `addr` (any case) in the [`BOUNCE_KEEP_SECS`] before
+    /// `now`. Reads only the address's shard.
+    pub fn hard_bounces(&self, addr: &str, now: i64) -> u32 {
+        let path = self.state_dir().join(bounce_shard(addr));
+        let Ok(text) = read_text_nofollow(&path) else {
             return 0;
         };
-        let addr = addr.to_ascii_lowercase();
         text.lines()
+            .filter(|l| bounce_fresh(l, now))
             .filter(|l| {
                 let f: Vec<&str> = l.split(' ').collect();
-                f.len() >= 5 && f[2] == "hard" && f[4].eq_ignore_ascii_case(&addr)
+                f.len() >= 5 && f[2] == "hard" && f[4].eq_ignore_ascii_case(addr)
             })
             .count() as u32
     }
 
-    /// Every address with at least `limit` hard bounces, lowercased.
-    pub fn bouncing_addresses(&self, limit: u32) -> std::collections::HashSet<String> {
+    /// Every address with at least `limit` hard bounces in the [`BOUNCE_KEEP_SECS`]
+    /// before `now`, lowercased (for `list`, which reads every shard).
+    pub fn bouncing_addresses(&self, limit: u32, now: i64) -> std::collections::HashSet<String> {
         let mut counts: std::collections::HashMap<String, u32> = Default::default();
-        if let Ok(text) = fs::read_to_string(self.state_dir().join("bounces")) {
-            for l in text.lines() {
+        let dir = self.state_dir().join("bounces.d");
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(text) = read_text_nofollow(&e.path()) else {
+                continue;
+            };
+            for l in text.lines().filter(|l| bounce_fresh(l, now)) {
                 let f: Vec<&str> = l.split(' ').collect();
                 if f.len() >= 5 && f[2] == "hard" {
                     *counts.entry(f[4].to_ascii_lowercase()).or_default() += 1;
@@ -799,31 +882,69 @@ impl Store {
             .collect()
     }
 
-    /// The acknowledgement cap: true (and counted) when `addr` has had fewer than
-    /// `limit` acknowledgements in the hour before `now` (unix seconds). The state is
-    /// `.mailtix/acks`, one `UNIXTIME ADDR` line per acknowledgement, pruned to the
-    /// last hour when it grows.
-    pub fn take_ack(&self, addr: &str, now: i64, limit: u32) -> io::Result<bool> {
-        let mut f = self.locked_state_file("acks")?;
+    /// The acknowledgement caps: takes one acknowledgement for `addr` at `now` (unix
+    /// seconds) unless the mailbox (see [`ack_mailbox`]) already had `per_address` in
+    /// the hour before `now`, or the store already sent `per_hour` in this clock hour.
+    ///
+    /// The cost does not grow with the store's activity: the per-address records are
+    /// sharded by a hash of the mailbox (`.mailtix/acks.d/XX`, 256 shards, only this
+    /// mailbox's shard is read, and it is pruned to the last hour once it passes 4 KiB),
+    /// and the hourly count is one small file, `.mailtix/acks-hour` (`HOUR COUNT`).
+    /// Both are locked in that order: counter first, then the shard.
+    pub fn take_ack(
+        &self,
+        addr: &str,
+        now: i64,
+        per_address: u32,
+        per_hour: u32,
+    ) -> io::Result<AckGrant> {
+        let mailbox = ack_mailbox(addr);
+        let mut counter = self.locked_state_file("acks-hour")?;
         let mut text = String::new();
-        f.read_to_string(&mut text)?;
-        let addr = addr.to_ascii_lowercase();
+        counter.read_to_string(&mut text)?;
+        let hour = now.div_euclid(3600);
+        let sent = match text.split_once(' ') {
+            Some((h, n)) if h.trim().parse::<i64>().ok() == Some(hour) => {
+                n.trim().parse::<u32>().unwrap_or(0)
+            }
+            _ => 0,
+        };
+        if sent >= per_hour {
+            return Ok(AckGrant::HourFull(sent));
+        }
+        let dir = self.state_dir().join("acks.d");
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            mkdir(&dir)?;
+            if !fs::symlink_metadata(&dir)?.is_dir() {
+                return Err(io::Error::other(format!(
+                    "{} is not a directory",
+                    dir.display()
+                )));
+            }
+        }
+        let shard = format!(
+            "acks.d/{:02x}",
+            crate::mbox::fnv1a(mailbox.as_bytes()) & 0xff
+        );
+        let mut f = self.locked_state_file(&shard)?;
+        let mut lines = String::new();
+        f.read_to_string(&mut lines)?;
         let recent = |l: &&str| {
             l.split_once(' ')
                 .and_then(|(t, _)| t.parse::<i64>().ok())
                 .is_some_and(|t| now - t < 3600)
         };
-        let used = text
+        let used = lines
             .lines()
             .filter(recent)
-            .filter(|l| l.split_once(' ').is_some_and(|(_, a)| a == addr))
+            .filter(|l| l.split_once(' ').is_some_and(|(_, a)| a == mailbox))
             .count() as u32;
-        if used >= limit {
-            return Ok(false);
+        if used >= per_address {
+            return Ok(AckGrant::AddressFull(used));
         }
-        let line = format!("{now} {addr}\n");
-        if text.len() > 64 * 1024 {
-            let mut kept: String = text
+        let line = format!("{now} {mailbox}\n");
+        if lines.len() > 4096 {
+            let mut kept: String = lines
                 .lines()
                 .filter(recent)
                 .map(|l| format!("{l}\n"))
@@ -836,7 +957,11 @@ impl Store {
             f.seek(SeekFrom::End(0))?;
             f.write_all(line.as_bytes())?;
         }
-        Ok(true)
+        let count = format!("{hour} {}\n", sent + 1);
+        counter.set_len(0)?;
+        counter.seek(SeekFrom::Start(0))?;
+        counter.write_all(count.as_bytes())?;
+        Ok(AckGrant::Taken)
     }
 
     /// The relay cap: true (and counted) when fewer than `limit` answers were relayed
@@ -1009,12 +1134,14 @@ impl Lookup for Store {
 }
 
 /// The directories of a store, under its root, in the order `init` makes them.
-const STORE_DIRS: [&str; 5] = [
+const STORE_DIRS: [&str; 7] = [
     "archived",
     ".mailtix",
     ".mailtix/index",
     ".mailtix/pending",
     ".mailtix/tmp",
+    ".mailtix/acks.d",
+    ".mailtix/bounces.d",
 ];
 
 /// Why `p` cannot be one of the store's directories: missing, a symlink, not a
@@ -1560,6 +1687,37 @@ mod tests {
         let s = Store::new(dir.path().join("t"));
         s.init().unwrap();
         (dir, s)
+    }
+
+    #[test]
+    fn ack_caps_count_the_mailbox_without_its_tag_and_the_hour() {
+        let (_d, s) = store();
+        s.init().unwrap();
+        assert_eq!(ack_mailbox("Victim+1@Example.COM"), "victim@example.com");
+        assert_eq!(ack_mailbox("victim@example.com"), "victim@example.com");
+        assert_eq!(ack_mailbox("a+b+c@x"), "a@x");
+        let t = 1_800_000_600;
+        let take = |a: &str, now: i64| s.take_ack(a, now, 2, 5).unwrap();
+        assert_eq!(take("victim+1@x.com", t), AckGrant::Taken);
+        assert_eq!(take("VICTIM+2@x.com", t + 1), AckGrant::Taken);
+        assert_eq!(take("victim+3@x.com", t + 2), AckGrant::AddressFull(2));
+        assert_eq!(take("victim@x.com", t + 3), AckGrant::AddressFull(2));
+        // a refusal for the address does not use up the hour
+        assert_eq!(take("b@x.com", t + 4), AckGrant::Taken);
+        assert_eq!(take("c@x.com", t + 5), AckGrant::Taken);
+        assert_eq!(take("d@x.com", t + 6), AckGrant::Taken);
+        assert_eq!(take("e@x.com", t + 7), AckGrant::HourFull(5));
+        // the next clock hour starts afresh; the address window is the last hour
+        let next = (t / 3600 + 1) * 3600;
+        assert_eq!(take("e@x.com", next), AckGrant::Taken);
+        assert_eq!(take("victim+4@x.com", next), AckGrant::AddressFull(2));
+        assert_eq!(take("victim+4@x.com", t + 3601), AckGrant::Taken);
+        // the records live in one small shard per mailbox hash
+        let shards = fs::read_dir(s.root().join(".mailtix/acks.d"))
+            .unwrap()
+            .count();
+        assert!((1..=6).contains(&shards), "{shards}");
+        assert!(!s.root().join(".mailtix/acks").exists());
     }
 
     #[test]

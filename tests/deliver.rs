@@ -933,3 +933,76 @@ fn help_and_version_exit_0_and_only_a_bad_deliver_line_is_75() {
     env.spawn(cmd, b"", &[]).code(2);
     assert!(!env.store.join("1").exists());
 }
+
+#[test]
+fn a_tag_for_a_missing_ticket_opens_a_new_one_and_the_ack_says_so() {
+    let env = Env::new();
+    new_ticket(&env);
+    env.clear_sent();
+    let r = env.deliver(
+        "support@example.org",
+        "bob@customer.example",
+        &mail(
+            "bob@customer.example",
+            "Re: [issue42] still broken",
+            "tag42@x",
+            "",
+            "hello\n",
+        ),
+    );
+    r.deliver_code(0);
+    assert!(r.stderr.contains("ticket 2: new"), "{}", r.stderr);
+    assert_eq!(env.count(2), 1);
+    let sent = env.sent();
+    let ack = sent
+        .iter()
+        .find(|s| s.rcpts() == ["bob@customer.example"])
+        .expect("an ack to bob");
+    assert!(
+        ack.raw.contains("[issue42] in the subject named no ticket"),
+        "{}",
+        ack.raw
+    );
+    assert!(ack.header("Subject").unwrap().starts_with("[issue2] "));
+    let notice = sent.iter().find(|s| s.rcpts() == [ADMIN]).unwrap();
+    assert!(
+        notice
+            .raw
+            .replace("=\r\n", "")
+            .contains("[issue42] in the subject named no ticket"),
+        "{}",
+        notice.raw
+    );
+}
+
+#[test]
+fn a_close_address_with_a_malformed_token_is_filed_as_a_refused_close() {
+    for extra in ["", "close_token = true"] {
+        let env = Env::with_config(extra);
+        new_ticket(&env);
+        env.clear_sent();
+        for (i, rcpt) in [
+            "ticket-1-close-zz@example.org",
+            "ticket-1-close-@example.org",
+            "ticket-1-close-0123@example.org",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let r = env.deliver(
+                rcpt,
+                ADMIN,
+                &mail(ADMIN, "x", &format!("mt{i}@x"), "", "b\n"),
+            );
+            r.deliver_code(0);
+            assert!(r.stderr.contains("close-refused"), "{rcpt}: {}", r.stderr);
+        }
+        assert!(env.is_open(1), "{extra}: still open");
+        assert_eq!(env.count(1), 4, "{extra}: every attempt is filed");
+        assert_eq!(
+            env.sent().iter().filter(|s| s.rcpts() == [ADMIN]).count(),
+            3,
+            "{extra}: the admins hear of each"
+        );
+    }
+}

@@ -142,7 +142,7 @@ fn a_classic_bounce_counts_too() {
 }
 
 #[test]
-fn a_bounce_address_with_a_wrong_mac_is_not_ours() {
+fn a_bounce_address_with_a_wrong_mac_is_discarded_without_a_bounce() {
     let env = Env::new();
     new_ticket_from(&env, "ann@customer.example", "w1@x");
     new_ticket_from(&env, "bob@customer.example", "w2@x");
@@ -159,11 +159,27 @@ fn a_bounce_address_with_a_wrong_mac_is_not_ours() {
         format!("ticket-1-bounce-{altered}@example.org"),
         format!("ticket-2-bounce-{mac}@example.org"),
         "ticket-1-bounce-0123456789abcdef@example.org".to_string(),
+        "ticket-1-bounce-zz@example.org".to_string(),
+        "ticket-1-bounce-@example.org".to_string(),
     ] {
-        deliver_bounce(&env, &rcpt, &body).deliver_code(67);
+        env.clear_sent();
+        let r = deliver_bounce(&env, &rcpt, &body);
+        // 0, not 67: Exim would bounce the refusal to a sender that is usually forged.
+        r.deliver_code(0);
+        assert!(r.stderr.contains("discarded"), "{rcpt}: {}", r.stderr);
+        assert!(env.sent().is_empty(), "{rcpt}: nothing sent");
     }
     assert_eq!(env.count(1), 1);
+    assert_eq!(env.count(2), 1);
     assert!(!env.store.join(".mailtix/bounces").exists());
+    let log = fs::read_to_string(env.store.join(".mailtix/log")).unwrap();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("action=discarded") && l.contains("wrong MAC"))
+            .count(),
+        5,
+        "{log}"
+    );
 }
 
 #[test]
@@ -625,4 +641,376 @@ fn only_the_secret_reply_address_relays_and_every_relay_is_counted_and_told() {
     assert_eq!(notices(&env, "relay refused:"), 3);
     assert!(env.log().contains("relay_per_hour"), "{}", env.log());
     assert_eq!(env.count(1), 7);
+}
+
+/// tests/fixtures/auto: real automatic mail that sets no Auto-Submitted.
+#[test]
+fn automatic_mail_fixtures_get_no_ack() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auto");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "the corpus is there: {files:?}");
+    for path in &files {
+        let raw = fs::read(path).unwrap();
+        let from = mailtix::inbound::parse(&raw).unwrap().from.unwrap().addr;
+        let env = Env::new();
+        let r = env.run(
+            &[
+                "deliver",
+                "--recipient",
+                "support@example.org",
+                "--sender",
+                &from,
+            ],
+            &raw,
+            &[],
+        );
+        r.deliver_code(0);
+        assert!(r.stderr.contains("automatic"), "{path:?}: {}", r.stderr);
+        assert_eq!(env.count(1), 1, "{path:?} is filed");
+        let acks: Vec<_> = env
+            .sent()
+            .into_iter()
+            .filter(|s| s.rcpts() != [ADMIN])
+            .collect();
+        assert!(acks.is_empty(), "{path:?} got an ack");
+    }
+    // and a person still gets one
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "person@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"])
+    );
+}
+
+/// A Subject that decodes to one 1,800-character word (encoded words on short lines)
+/// once gave acks and notices a 1,800-byte header line, which the next MTA refuses.
+#[test]
+fn mail_we_send_fits_rfc_5322_line_lengths() {
+    let env = Env::with_config("notify_on_close = true");
+    let enc: String = (0..60)
+        .map(|_| " =?utf-8?q?aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?=\n")
+        .collect();
+    let msg = format!(
+        "From: {} <ann@customer.example>\nTo: support@example.org\nSubject:{enc}Message-ID: <long@x>\n\n{}\n",
+        "N".repeat(300),
+        "x".repeat(900)
+    );
+    env.deliver("support@example.org", "ann@customer.example", &msg)
+        .deliver_code(0);
+    env.deliver(
+        "ticket-1-close@example.org",
+        ADMIN,
+        &mail(ADMIN, "done", "close-long@x", "", "fixed\n"),
+    )
+    .deliver_code(0);
+    let sent = env.sent();
+    assert_eq!(sent.len(), 3, "ack, notice and close notice: {sent:?}");
+    for s in &sent {
+        let (head, body) = s.raw.split_once("\r\n\r\n").unwrap();
+        for line in head.split("\r\n") {
+            assert!(line.len() <= 78, "header line of {}: {line}", line.len());
+        }
+        for line in body.split("\r\n") {
+            assert!(line.len() <= 998, "body line of {}", line.len());
+        }
+        let subject = s.header("Subject").unwrap();
+        assert!(subject.contains("=?utf-8?b?"), "{subject}");
+    }
+}
+
+/// `victim+1@`, `victim+2@` ... once each got a fresh allowance.
+#[test]
+fn the_ack_caps_count_plus_tags_as_one_mailbox_and_the_store_per_hour() {
+    let env = Env::with_config("[acks]\nper_sender_per_hour = 2\ntotal_per_hour = 4");
+    for i in 0..5 {
+        new_ticket_from(
+            &env,
+            &format!("Victim+{i}@customer.example"),
+            &format!("pt{i}@x"),
+        );
+    }
+    let to_victim = env
+        .sent()
+        .iter()
+        .filter(|s| s.rcpts()[0].to_ascii_lowercase().starts_with("victim"))
+        .count();
+    assert_eq!(to_victim, 2, "one mailbox, one allowance");
+    let notice = env
+        .sent()
+        .into_iter()
+        .filter(|s| s.rcpts() == [ADMIN])
+        .nth(4)
+        .unwrap();
+    assert!(
+        notice
+            .raw
+            .replace("=\r\n", "")
+            .contains("victim@customer.example already had 2"),
+        "{}",
+        notice.raw
+    );
+    for who in ["ann", "bob", "cy"] {
+        new_ticket_from(
+            &env,
+            &format!("{who}@customer.example"),
+            &format!("{who}@x"),
+        );
+    }
+    let acks: Vec<_> = env
+        .sent()
+        .into_iter()
+        .filter(|s| s.rcpts() != [ADMIN])
+        .collect();
+    assert_eq!(acks.len(), 4, "total_per_hour: {acks:?}");
+    let last = env
+        .sent()
+        .into_iter()
+        .rfind(|s| s.rcpts() == [ADMIN])
+        .unwrap();
+    assert!(
+        last.raw.replace("=\r\n", "").contains("total_per_hour"),
+        "{}",
+        last.raw
+    );
+    assert_eq!(env.count(8), 1, "mail past the caps is still filed");
+}
+
+/// An RFC 3464 report to `verp` that fails every address of `failed`, with `padding`
+/// bytes of returned message after the delivery-status part.
+fn dsn_for(verp: &str, failed: &[&str], padding: usize) -> String {
+    let mut status = String::from("Reporting-MTA: dns; mx.forger.example\n");
+    for a in failed {
+        status.push_str(&format!(
+            "\nAction: failed\nFinal-Recipient: rfc822;{a}\nStatus: 5.1.1\n"
+        ));
+    }
+    let mut returned = String::from("From: ticket-1@example.org\nSubject: x\n\n");
+    let line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\n";
+    while returned.len() < padding {
+        returned.push_str(line);
+    }
+    format!(
+        "From: Mail Delivery System <Mailer-Daemon@forger.example>\nTo: {verp}\nSubject: Mail delivery failed\nMessage-ID: <dsn.{n}.{p}@forger.example>\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: text/plain\n\nfailed\n\n--b\nContent-Type: message/delivery-status\n\n{status}\n--b\nContent-Type: message/rfc822\n\n{returned}\n--b--\n",
+        n = failed.len(),
+        p = padding,
+    )
+}
+
+/// One forged report to a revealed VERP address once marked any number of third
+/// parties as hard-bouncing, so that they got no more acknowledgements.
+#[test]
+fn a_bounce_counts_only_addresses_we_mailed_about_the_ticket() {
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "fb1@x");
+    let verp = verp_of(&env, 1);
+    let victims: Vec<String> = (0..50)
+        .map(|i| format!("victim{i}@third.example"))
+        .collect();
+    let mut failed: Vec<&str> = victims.iter().map(String::as_str).collect();
+    failed.push("ann@customer.example");
+    let r = deliver_bounce(&env, &verp, &dsn_for(&verp, &failed, 0));
+    r.deliver_code(0);
+    assert!(
+        r.stderr.contains("hard bounce for ann@customer.example"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("50 failure(s) not recorded"),
+        "{}",
+        r.stderr
+    );
+    let journal = fs::read_to_string(env.store.join(".mailtix/bounces")).unwrap();
+    assert_eq!(journal.lines().count(), 1, "{journal}");
+    env.clear_sent();
+    new_ticket_from(&env, "victim7@third.example", "fb2@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["victim7@third.example"]),
+        "a third party still gets its acknowledgement"
+    );
+    new_ticket_from(&env, "ann@customer.example", "fb3@x");
+    assert!(
+        !env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"]),
+        "the requester's real bounce still counts"
+    );
+}
+
+#[test]
+fn one_report_records_at_most_five_failures() {
+    let admins: Vec<String> = (0..8).map(|i| format!("a{i}@admin.example")).collect();
+    let list = admins
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let env = Env::new();
+    let config = fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("admins = [\"", &format!("admins = [{list}, \""));
+    fs::write(&env.config, config).unwrap();
+    new_ticket_from(&env, "ann@customer.example", "cap1@x");
+    let verp = verp_of(&env, 1);
+    let mut failed: Vec<&str> = admins.iter().map(String::as_str).collect();
+    failed.push("ann@customer.example");
+    let r = deliver_bounce(&env, &verp, &dsn_for(&verp, &failed, 0));
+    r.deliver_code(0);
+    let journal = fs::read_to_string(env.store.join(".mailtix/bounces")).unwrap();
+    assert_eq!(journal.lines().count(), 5, "{journal}");
+    assert!(
+        r.stderr.contains("4 failure(s) not recorded"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bounce_records_expire_after_60_days_and_the_journal_is_not_read() {
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "ex1@x");
+    let verp = verp_of(&env, 1);
+    deliver_bounce(
+        &env,
+        &verp,
+        &exim_bounce("exim-dsn.eml", &verp, "ann@customer.example"),
+    )
+    .deliver_code(0);
+    // deliver decides from the shards, never from the journal
+    let journal = env.store.join(".mailtix/bounces");
+    let mut big = fs::read_to_string(&journal).unwrap();
+    for i in 0..20_000 {
+        big.push_str(&format!("1 1 hard 5.0.0 bob{i}@customer.example\n"));
+    }
+    big.push_str("9999999999 1 hard 5.0.0 bob@customer.example\n");
+    fs::write(&journal, big).unwrap();
+    env.clear_sent();
+    new_ticket_from(&env, "bob@customer.example", "ex2@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["bob@customer.example"])
+    );
+    new_ticket_from(&env, "ann@customer.example", "ex3@x");
+    assert!(
+        !env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"])
+    );
+    let list = env.run(&["list", "--json"], b"", &[]);
+    assert!(
+        list.stdout.contains("\"requester_bounces\": true")
+            || list.stdout.contains("\"requester_bounces\":true"),
+        "{}",
+        list.stdout
+    );
+    // 61 days later the record no longer counts
+    let shards = env.store.join(".mailtix/bounces.d");
+    let mut aged = 0;
+    for e in fs::read_dir(&shards).unwrap() {
+        let p = e.unwrap().path();
+        let text: String = fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (t, rest) = l.split_once(' ').unwrap();
+                aged += 1;
+                format!("{} {rest}\n", t.parse::<i64>().unwrap() - 61 * 86_400)
+            })
+            .collect();
+        fs::write(&p, text).unwrap();
+    }
+    assert_eq!(aged, 1);
+    env.clear_sent();
+    new_ticket_from(&env, "ann@customer.example", "ex4@x");
+    assert!(
+        env.sent()
+            .iter()
+            .any(|s| s.rcpts() == ["ann@customer.example"])
+    );
+    let list = env.run(&["list", "--json"], b"", &[]);
+    assert!(
+        !list.stdout.contains("\"requester_bounces\": true")
+            && !list.stdout.contains("\"requester_bounces\":true"),
+        "{}",
+        list.stdout
+    );
+    // and the next record in that shard drops it
+    let verp4 = verp_of(&env, 4);
+    deliver_bounce(
+        &env,
+        &verp4,
+        &exim_bounce("exim-dsn.eml", &verp4, "ann@customer.example"),
+    )
+    .deliver_code(0);
+    let lines: usize = fs::read_dir(&shards)
+        .unwrap()
+        .map(|e| {
+            fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(lines, 1, "the expired record was pruned");
+}
+
+/// A 31 MB report once took 311 MB to read and added 19 MB of records: only its
+/// start is parsed now. Here the delivery-status part names 400,000 recipients.
+#[test]
+fn a_huge_bounce_is_read_in_little_memory() {
+    need("/usr/bin/time");
+    let env = Env::new();
+    new_ticket_from(&env, "ann@customer.example", "hb1@x");
+    let verp = verp_of(&env, 1);
+    let many: Vec<String> = (0..400_000)
+        .map(|i| format!("victim{i}@third.example"))
+        .collect();
+    let mut failed = vec!["ann@customer.example"];
+    failed.extend(many.iter().map(String::as_str));
+    let body = dsn_for(&verp, &failed, 1024);
+    assert!(body.len() > 25 * 1024 * 1024, "{}", body.len());
+    let report = env.path().join("rss");
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(BIN)
+        .arg("--config")
+        .arg(&env.config)
+        .args(["deliver", "--recipient", &verp]);
+    let r = env.spawn(cmd, body.as_bytes(), &[("SENDER", "")]);
+    r.deliver_code(0);
+    assert!(
+        r.stderr.contains("hard bounce for ann@customer.example"),
+        "{}",
+        r.stderr
+    );
+    let kb: u64 = fs::read_to_string(&report)
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ratio = (kb * 1024) as f64 / body.len() as f64;
+    println!(
+        "{} MB bounce: peak RSS {kb} KiB, {ratio:.2}x the message",
+        body.len() / 1_000_000
+    );
+    assert!(ratio < 2.5, "peak RSS {ratio:.2}x the message size");
+    assert_eq!(env.count(1), 2, "the bounce is filed whole");
+    let journal = fs::read_to_string(env.store.join(".mailtix/bounces")).unwrap();
+    assert_eq!(journal.lines().count(), 1, "only the requester is recorded");
 }
