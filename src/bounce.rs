@@ -27,7 +27,7 @@
 //! The parser looks at most at the first `MAX_SCAN` bytes and returns at most
 //! `MAX_FAILURES` failures.
 
-use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Message, MimeHeaders, PartType};
 
 /// Bytes of a report that are read.
 pub const MAX_SCAN: usize = 512 * 1024;
@@ -106,7 +106,7 @@ fn blocks(text: &str) -> Vec<Vec<(String, String)>> {
 /// The failures a report describes. Empty when the message is not a bounce.
 pub fn failures(message: &[u8]) -> Vec<Failure> {
     let message = &message[..message.len().min(MAX_SCAN)];
-    let Some(m) = MessageParser::default().parse(message) else {
+    let Some(m) = crate::inbound::parser().parse(message) else {
         return Vec::new();
     };
     let notice = notice_text(&m);
@@ -1909,6 +1909,26 @@ mod tests {
                 status: "5.0.0".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_ut_date_does_not_hide_the_report() {
+        // mail-parser's date parser once read past a `UT` zone and swallowed the next
+        // field, here the Content-Type that makes the message a report
+        let dsn = String::from_utf8(fixture("exim-dsn.eml")).unwrap();
+        let dsn = dsn.replacen(
+            "Content-Type: multipart/report",
+            "Date: Sun, 22 Nov 2026 11:48:17 UT\nContent-Type: multipart/report",
+            1,
+        );
+        let dsn = dsn.replacen("X-Failed-Recipients: nobody-here@example.org\n", "", 1);
+        let f = failures(dsn.as_bytes());
+        let from_the_report = Failure {
+            recipient: "nobody-here@example.org".into(),
+            severity: Severity::Hard,
+            status: "5.0.0".into(),
+        };
+        assert_eq!(f, vec![from_the_report]);
     }
 
     #[test]

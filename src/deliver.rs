@@ -174,6 +174,20 @@ pub fn stored_keys(message: &[u8]) -> Vec<String> {
     }
 }
 
+/// `n` in lowercase base 36.
+fn base36(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
+}
+
 /// Everything deliver needs from outside.
 pub struct Context<'a> {
     pub cfg: &'a Config,
@@ -191,8 +205,15 @@ impl Context<'_> {
         }
     }
 
+    /// The unique part of this run's Message-IDs: the time in microseconds and the
+    /// pid, in base 36, so that an id with its MAC still fits a 78-octet header line.
     fn unique(&self) -> String {
-        format!("{}.{}", self.now.timestamp_micros(), std::process::id())
+        let micros = u64::try_from(self.now.timestamp_micros()).unwrap_or_default();
+        format!(
+            "{}.{}",
+            base36(micros),
+            base36(u64::from(std::process::id()))
+        )
     }
 
     /// What this run's Message-IDs are made of. Without a readable secret the ids
@@ -997,6 +1018,14 @@ fn send_raw(cx: &Context<'_>, ticket: u32, to: &str, bytes: &[u8]) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base36_digits() {
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(35), "z");
+        assert_eq!(base36(36), "10");
+        assert_eq!(base36(u64::MAX), "3w5e11264sgsf");
+    }
 
     /// The keys deliver gives a message, and those reindex reads back from its copy.
     fn both(raw: &[u8], trace: &[u8]) -> (Vec<String>, Vec<String>) {

@@ -289,12 +289,15 @@ fn with_two_from_or_subject_fields_the_first_counts_and_a_second_from_is_a_forge
         .deliver_code(0);
         assert!(env.is_open(1), "{froms}");
     }
-    // nor is admin mail with a second From relayed to the requester
+    // nor is admin mail with a second From relayed to the requester, even to the
+    // ticket's secret reply address (the Reply-To of the notice)
+    let reply = notice.header("Reply-To").unwrap();
+    assert!(reply.starts_with("ticket-1-reply-"), "{reply}");
     env.clear_sent();
     env.deliver(
-        "ticket-1@example.org",
+        &reply,
         ADMIN,
-        &format!("From: {ADMIN}\nFrom: eve@attacker.example\nTo: ticket-1@example.org\nSubject: Re: x\nMessage-ID: <relay2@x>\n\nclick this\n"),
+        &format!("From: {ADMIN}\nFrom: eve@attacker.example\nTo: {reply}\nSubject: Re: x\nMessage-ID: <relay2@x>\n\nclick this\n"),
     )
     .deliver_code(0);
     assert!(
@@ -307,9 +310,9 @@ fn with_two_from_or_subject_fields_the_first_counts_and_a_second_from_is_a_forge
     assert!(env.log().contains("2 From fields"), "{}", env.log());
     // one From: relayed as before
     env.deliver(
-        "ticket-1@example.org",
+        &reply,
         ADMIN,
-        &format!("From: {ADMIN}\nTo: ticket-1@example.org\nSubject: Re: x\nMessage-ID: <relay1@x>\n\nanswer\n"),
+        &format!("From: {ADMIN}\nTo: {reply}\nSubject: Re: x\nMessage-ID: <relay1@x>\n\nanswer\n"),
     )
     .deliver_code(0);
     assert!(
