@@ -348,6 +348,7 @@ impl Admin<'_> {
     pub fn check(&self, out: &mut dyn Write) -> Result<()> {
         let mut problems: Vec<String> = Vec::new();
         let root = self.store.root();
+        crate::format::report(root, out)?;
         // Finish or undo appends that a crash interrupted: locking a ticket repairs it.
         for id in self.store.pending_ids() {
             match self.store.lock(id, self.policy()) {

@@ -47,6 +47,12 @@ pub enum Command {
     Deliver(DeliverArgs),
     #[command(flatten)]
     Admin(AdminCommand),
+    /// Write the man pages into DIR: mailtix.1 and one page per command (for packaging).
+    #[command(hide = true)]
+    Man(ManArgs),
+    /// Print the shell completion script for SHELL on stdout (for packaging).
+    #[command(hide = true)]
+    Completions(CompletionsArgs),
 }
 
 /// The commands a person runs: exit 0, 1 with a one-line reason, or 2 on a usage error.
@@ -69,6 +75,14 @@ pub enum AdminCommand {
     /// Print mutt commands that make replies from a ticket folder come from, and copy,
     /// ticket-N@ (see muttrc.sample: `folder-hook . 'source "mailtix muttrc |"'`).
     Muttrc,
+    /// Create the store (mode 2770, with archived/), unless it exists; an existing
+    /// store is left as it is.
+    Init(InitArgs),
+    /// Bring the store to the format this mailtix writes; safe while mail arrives.
+    Upgrade(UpgradeArgs),
+    /// Print ticket numbers, one a line (what the shell completions call).
+    #[command(name = "__ids", hide = true)]
+    Ids(IdsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +133,45 @@ pub struct ArchiveArgs {
     /// Only print what would be closed.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created when missing).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh or fish.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Owner of the new store, a name or a number [default: whoever runs init].
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Group of the new store [default: the user's group].
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Only print the steps that would run.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IdsArgs {
+    /// Only closed tickets (those `reopen` takes).
+    #[arg(long, conflicts_with = "all")]
+    pub closed: bool,
+    /// Open and closed tickets.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
 //! summary.rs  reading tickets back for list and show                      pure
+//! format.rs   the store's format number, `upgrade`, `init`; checked first by every command
+//! ops.rs      man pages, shell completions and ticket ids for the package
 //! ```
 //! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
 //! secret) is written only by store.rs, and all of it but the secret can be rebuilt.
@@ -51,12 +53,14 @@ pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod error;
+pub mod format;
 pub mod headers;
 pub mod hooks;
 pub mod inbound;
 pub mod mailer;
 pub mod mbox;
 pub mod notify;
+pub mod ops;
 pub mod policy;
 pub mod route;
 pub mod store;
@@ -97,6 +101,14 @@ pub fn run(io: Inputs<'_>) -> u8 {
             config,
             command: Command::Admin(cmd),
         }) => run_admin(io, config, cmd),
+        Ok(Cli {
+            command: Command::Man(a),
+            ..
+        }) => run_packaging(io, |out| ops::man(&a.dir, out)),
+        Ok(Cli {
+            command: Command::Completions(a),
+            ..
+        }) => run_packaging(io, |out| ops::completions(a.shell, out)),
         Err(e) => refused_command_line(io, &e),
     }
 }
@@ -227,6 +239,7 @@ fn deliver_inner(
         .read_to_end(&mut raw)
         .map_err(|e| DeliverError::temp(format!("reading stdin: {e}")))?;
     let store = store::Store::new(&cfg.store);
+    format::admit(&cfg.store).map_err(DeliverError::temp)?;
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let cx = deliver::Context {
         cfg: &cfg,
@@ -259,6 +272,10 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
             return 1;
         }
     };
+    if let Err(e) = format::admit(&cfg.store) {
+        let _ = writeln!(stderr, "mailtix: {}", one_line(&e));
+        return 1;
+    }
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let admin = admin::Admin {
         cfg: &cfg,
@@ -281,9 +298,27 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Check => admin.check(stdout),
         AdminCommand::Reindex => admin.reindex(stdout),
         AdminCommand::Muttrc => admin.muttrc(stdout),
+        AdminCommand::Init(a) => {
+            format::init(&cfg.store, a.user.as_deref(), a.group.as_deref(), stdout)
+        }
+        AdminCommand::Upgrade(a) => format::upgrade(&cfg.store, a.dry_run, stdout),
+        AdminCommand::Ids(a) => ops::ids(&admin.store, a, stdout),
     };
     let flushed = stdout.flush();
     match result.and(flushed.map_err(Into::into)) {
+        Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let _ = writeln!(stderr, "mailtix: {}", one_line(&format!("{e:#}")));
+            1
+        }
+    }
+}
+
+/// The packaging commands (man pages, completions) need no config or store.
+fn run_packaging(io: Inputs<'_>, f: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> u8 {
+    let Inputs { stdout, stderr, .. } = io;
+    match f(stdout).and_then(|()| stdout.flush().map_err(Into::into)) {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
