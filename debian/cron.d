@@ -3,3 +3,6 @@
 # Disabled until you remove the "#" below (and choose the number of days).
 #
 #17 4 * * *	mail	[ -x /usr/bin/mailtix ] && /usr/bin/mailtix --config /etc/mailtix/config.toml archive --idle 30 >/dev/null
+#
+# Figures for node_exporter's textfile collector, every five minutes:
+#*/5 * * * *	mail	[ -x /usr/bin/mailtix ] && /usr/bin/mailtix --config /etc/mailtix/config.toml metrics --textfile /var/lib/prometheus/node-exporter >/dev/null

@@ -69,7 +69,10 @@ pub enum AdminCommand {
     /// Close every open ticket with no message for DAYS days.
     Archive(ArchiveArgs),
     /// Check the config and the store; exit 1 with reasons if anything is wrong.
-    Check,
+    ///
+    /// With --nagios, a monitoring plugin instead: one line with perfdata, exit 0 (OK),
+    /// 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN); it only reads.
+    Check(CheckArgs),
     /// Rebuild the Message-ID index and the id counter from the mbox files.
     Reindex,
     /// Print mutt commands that make replies from a ticket folder come from, and copy,
@@ -83,6 +86,11 @@ pub enum AdminCommand {
     /// Print ticket numbers, one a line (what the shell completions call).
     #[command(name = "__ids", hide = true)]
     Ids(IdsArgs),
+    /// Smoke-test this host: deliver test mail with the live config into a temporary
+    /// store, and ask Exim how it routes the addresses. Prints PASS or FAIL per step.
+    Selftest(SelftestArgs),
+    /// Write mailtix.prom into DIR for node_exporter's textfile collector.
+    Metrics(MetricsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +141,63 @@ pub struct ArchiveArgs {
     /// Only print what would be closed.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Act as a Nagios/Icinga plugin (read-only): one status line, perfdata after `|`.
+    #[arg(long)]
+    pub nagios: bool,
+    /// WARNING at this many open tickets waiting for an answer.
+    #[arg(long, value_name = "N", requires = "nagios")]
+    pub warning_waiting: Option<u64>,
+    /// CRITICAL at this many open tickets waiting for an answer.
+    #[arg(long, value_name = "N", requires = "nagios")]
+    pub critical_waiting: Option<u64>,
+    /// WARNING when the longest-waiting ticket has waited this many hours.
+    #[arg(long, value_name = "HOURS", requires = "nagios")]
+    pub warning_age: Option<u64>,
+    /// CRITICAL when the longest-waiting ticket has waited this many hours.
+    #[arg(long, value_name = "HOURS", requires = "nagios")]
+    pub critical_age: Option<u64>,
+    /// WARNING at this many failed or deferred deliveries in the last hour.
+    #[arg(long, value_name = "N", requires = "nagios", default_value_t = 1)]
+    pub warning_failed: u64,
+    /// CRITICAL at this many failed or deferred deliveries in the last hour.
+    #[arg(long, value_name = "N", requires = "nagios", default_value_t = 10)]
+    pub critical_failed: u64,
+    /// WARNING at this many messages in the outbox (file transport).
+    #[arg(long, value_name = "N", requires = "nagios")]
+    pub warning_outbox: Option<u64>,
+    /// CRITICAL at this many messages in the outbox (file transport).
+    #[arg(long, value_name = "N", requires = "nagios")]
+    pub critical_outbox: Option<u64>,
+    /// WARNING when the store's file system has less than this many MiB free.
+    #[arg(long, value_name = "MIB", requires = "nagios", default_value_t = 1024)]
+    pub warning_free: u64,
+    /// CRITICAL when the store's file system has less than this many MiB free.
+    #[arg(long, value_name = "MIB", requires = "nagios", default_value_t = 100)]
+    pub critical_free: u64,
+    /// Exim's main log, where failed and deferred deliveries to mailtix are counted.
+    #[arg(long, value_name = "FILE", default_value = "/var/log/exim4/mainlog")]
+    pub exim_log: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// The Exim binary for the routing test [default: exim4 or exim on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub exim: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// node_exporter's textfile directory; mailtix.prom is replaced atomically.
+    #[arg(long, value_name = "DIR")]
+    pub textfile: PathBuf,
+    /// Exim's main log, where failed and deferred deliveries to mailtix are counted.
+    #[arg(long, value_name = "FILE", default_value = "/var/log/exim4/mainlog")]
+    pub exim_log: PathBuf,
 }
 
 #[derive(Debug, Args)]

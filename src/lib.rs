@@ -24,7 +24,8 @@
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
 //! summary.rs  reading tickets back for list and show                      pure
 //! format.rs   the store's format number, `upgrade`, `init`; checked first by every command
-//! ops.rs      man pages, shell completions and ticket ids for the package
+//! ops.rs      man pages, completions and ticket ids for the package; selftest,
+//!             check --nagios and metrics, which only read the live store
 //! ```
 //! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
 //! secret) is written only by store.rs, and all of it but the secret can be rebuilt.
@@ -97,6 +98,10 @@ pub fn run(io: Inputs<'_>) -> u8 {
             config,
             command: Command::Deliver(dargs),
         }) => run_deliver(io, config, dargs),
+        Ok(Cli {
+            config,
+            command: Command::Admin(AdminCommand::Check(a)),
+        }) if a.nagios => ops::run_nagios(io, config.as_deref(), &a),
         Ok(Cli {
             config,
             command: Command::Admin(cmd),
@@ -295,7 +300,7 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Close(a) => admin.close_or_reopen(a.id, true, stdout),
         AdminCommand::Reopen(a) => admin.close_or_reopen(a.id, false, stdout),
         AdminCommand::Archive(a) => admin.archive(a, stdout),
-        AdminCommand::Check => admin.check(stdout),
+        AdminCommand::Check(_) => admin.check(stdout),
         AdminCommand::Reindex => admin.reindex(stdout),
         AdminCommand::Muttrc => admin.muttrc(stdout),
         AdminCommand::Init(a) => {
@@ -303,6 +308,8 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         }
         AdminCommand::Upgrade(a) => format::upgrade(&cfg.store, a.dry_run, stdout),
         AdminCommand::Ids(a) => ops::ids(&admin.store, a, stdout),
+        AdminCommand::Selftest(a) => ops::selftest(&cfg, a, now, stdout),
+        AdminCommand::Metrics(a) => ops::metrics(&cfg, &admin.store, a, now, stdout),
     };
     let flushed = stdout.flush();
     match result.and(flushed.map_err(Into::into)) {

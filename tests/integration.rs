@@ -9,6 +9,7 @@ mod e2e;
 mod format;
 mod golden;
 mod loops;
+mod ops;
 mod package;
 mod properties;
 mod reliability;
