@@ -56,14 +56,26 @@ for f in "$CONF" /etc/exim4/conf.d/router/350_mailtix /etc/exim4/conf.d/transpor
 done
 pass "dpkg -i: /usr/bin/mailtix, conffiles, store mail:mail 2770 with archived/ at format 1"
 
-# 2. Installed but not enabled: Exim's routing is unchanged.
+# 2. Debian's single-file setup, with the lines README.Debian says to paste.
+echo "MAILTIX_ENABLE = yes" >/etc/exim4/exim4.conf.localmacros
+sed -i -e '/^begin routers/a .include /etc/exim4/conf.d/router/350_mailtix' \
+       -e '/^begin transports/a .include /etc/exim4/conf.d/transport/30_mailtix' /etc/exim4/exim4.conf.template
+update-exim4.conf || fail "update-exim4.conf failed with the pasted lines"
+/usr/sbin/exim4 -bt support@localhost >"$W/bt-single" 2>&1 || fail "single file: support@ does not route: $(cat "$W/bt-single")"
+grep -q "transport = mailtix_pipe" "$W/bt-single" || fail "single file: support@ not routed to mailtix: $(cat "$W/bt-single")"
+/usr/sbin/exim4 -bt ticket-999@localhost >"$W/bt-single" 2>&1 || true
+grep -q "no such ticket" "$W/bt-single" || fail "single file: ticket-999@ not refused: $(cat "$W/bt-single")"
+rm /etc/exim4/exim4.conf.localmacros && cp "$W/exim4.orig/exim4.conf.template" /etc/exim4/
+pass "Debian's single-file configuration with the two pasted .include lines"
+
+# 3. Installed but not enabled: Exim's routing is unchanged.
 sed -i "s/^dc_use_split_config=.*/dc_use_split_config='true'/" /etc/exim4/update-exim4.conf.conf
 update-exim4.conf || fail "update-exim4.conf failed before enabling"
 /usr/sbin/exim4 -bt ticket-999@localhost >"$W/bt0" 2>&1 || true
 ! grep -q "no such ticket" "$W/bt0" || fail "the routers act before MAILTIX_ENABLE"
 pass "the Exim fragments do nothing until enabled"
 
-# 3. Enable with the macro and update-exim4.conf, as README.Debian says.
+# 4. Enable with the macro and update-exim4.conf, as README.Debian says.
 echo "MAILTIX_ENABLE = yes" >/etc/exim4/conf.d/main/00_local_macros
 update-exim4.conf || fail "update-exim4.conf failed with mailtix enabled"
 /usr/sbin/exim4 -bV >/dev/null || fail "Exim refuses the generated configuration"
@@ -71,7 +83,7 @@ update-exim4.conf || fail "update-exim4.conf failed with mailtix enabled"
 grep -q "transport = mailtix_pipe" "$W/bt1" || fail "support@ is not routed to mailtix: $(cat "$W/bt1")"
 pass "enabled in Debian's split configuration with update-exim4.conf"
 
-# 4. That Exim, on 127.0.0.1 only, started and stopped by us.
+# 5. That Exim, on 127.0.0.1 only, started and stopped by us.
 PORT=$(free_port)
 /usr/sbin/exim4 -bd -oX "127.0.0.1.$PORT" -oP "$W/exim.pid"
 wait_for 10 test -s "$W/exim.pid" || fail "exim did not start"
@@ -113,7 +125,7 @@ mkdir "$W/prom" && mailtix --config "$CONF" metrics --textfile "$W/prom" >/dev/n
 grep -qx "mailtix_open_tickets 1" "$W/prom/mailtix.prom" || fail "metrics: $(cat "$W/prom/mailtix.prom")"
 pass "selftest with Debian's Exim, check --nagios, metrics --textfile"
 
-# 5. The man pages and a completion, as installed.
+# 6. The man pages and a completion, as installed.
 MANPAGER=cat man mailtix >"$W/man1" 2>&1 || fail "man mailtix: $(head -3 "$W/man1")"
 grep -q "deliver" "$W/man1" || fail "man mailtix lacks the commands"
 MANPAGER=cat man mailtix-show | grep -q "Ticket number" || fail "man mailtix-show"
@@ -129,13 +141,13 @@ if command -v logrotate >/dev/null; then
 fi
 pass "man mailtix, mailtix-show(1), mailtix.toml(5); bash completes ticket numbers"
 
-# 6. Reinstalling never touches the store.
+# 7. Reinstalling never touches the store.
 sum=$(md5sum "$STORE/1")
 dpkg -i "$deb" >"$W/reinstall" 2>&1 || fail "reinstall: $(cat "$W/reinstall")"
 grep -q "exists; left as it is" "$W/reinstall" || fail "reinstall did not leave the store: $(cat "$W/reinstall")"
 [ "$(md5sum "$STORE/1")" = "$sum" ] || fail "reinstall changed ticket 1"
 
-# 7. Remove and purge: the store stays, and purge says so.
+# 8. Remove and purge: the store stays, and purge says so.
 kill "$EXIM_PID"; wait_for 10 sh -c "! kill -0 $EXIM_PID" || fail "exim did not stop"; EXIM_PID=
 dpkg -r mailtix >"$W/remove" 2>&1 || fail "dpkg -r: $(cat "$W/remove")"
 [ ! -e /usr/bin/mailtix ] || fail "/usr/bin/mailtix survived removal"
