@@ -148,28 +148,28 @@ pub struct CheckArgs {
     /// Act as a Nagios/Icinga plugin (read-only): one status line, perfdata after `|`.
     #[arg(long)]
     pub nagios: bool,
-    /// WARNING at this many open tickets waiting for an answer.
+    /// WARNING when more than N open tickets wait for an answer.
     #[arg(long, value_name = "N", requires = "nagios")]
     pub warning_waiting: Option<u64>,
-    /// CRITICAL at this many open tickets waiting for an answer.
+    /// CRITICAL when more than N open tickets wait for an answer.
     #[arg(long, value_name = "N", requires = "nagios")]
     pub critical_waiting: Option<u64>,
-    /// WARNING when the longest-waiting ticket has waited this many hours.
+    /// WARNING when the longest-waiting ticket has waited more than HOURS.
     #[arg(long, value_name = "HOURS", requires = "nagios")]
     pub warning_age: Option<u64>,
-    /// CRITICAL when the longest-waiting ticket has waited this many hours.
+    /// CRITICAL when the longest-waiting ticket has waited more than HOURS.
     #[arg(long, value_name = "HOURS", requires = "nagios")]
     pub critical_age: Option<u64>,
-    /// WARNING at this many failed or deferred deliveries in the last hour.
-    #[arg(long, value_name = "N", requires = "nagios", default_value_t = 1)]
+    /// WARNING when more than N deliveries failed or were deferred in the last hour.
+    #[arg(long, value_name = "N", requires = "nagios", default_value_t = 0)]
     pub warning_failed: u64,
-    /// CRITICAL at this many failed or deferred deliveries in the last hour.
+    /// CRITICAL when more than N deliveries failed or were deferred in the last hour.
     #[arg(long, value_name = "N", requires = "nagios", default_value_t = 10)]
     pub critical_failed: u64,
-    /// WARNING at this many messages in the outbox (file transport).
+    /// WARNING when more than N messages are in the outbox (file transport).
     #[arg(long, value_name = "N", requires = "nagios")]
     pub warning_outbox: Option<u64>,
-    /// CRITICAL at this many messages in the outbox (file transport).
+    /// CRITICAL when more than N messages are in the outbox (file transport).
     #[arg(long, value_name = "N", requires = "nagios")]
     pub critical_outbox: Option<u64>,
     /// WARNING when the store's file system has less than this many MiB free.

@@ -306,7 +306,8 @@ pub fn nagios_line(h: &Health, a: &CheckArgs) -> (u8, String) {
     let mut code = 0u8;
     let mut why: Vec<String> = Vec::new();
     let mut judge = |value: u64, warn: Option<u64>, crit: Option<u64>, what: String, low: bool| {
-        let hit = |t: Option<u64>| t.is_some_and(|t| if low { value < t } else { value >= t });
+        // As in the plugin guidelines' ranges: "N" alerts above N, "N:" below N.
+        let hit = |t: Option<u64>| t.is_some_and(|t| if low { value < t } else { value > t });
         if hit(crit) {
             code = code.max(2);
             why.push(what);
@@ -374,7 +375,7 @@ pub fn nagios_line(h: &Health, a: &CheckArgs) -> (u8, String) {
     };
     let t = |o: Option<u64>| o.map(|v| v.to_string()).unwrap_or_default();
     let perf = format!(
-        "open={};;;0 waiting={};{};{};0 oldest_waiting_hours={hours};{};{};0 pending_appends={};1;;0 deliveries_failed_1h={};{};{};0 outbox_backlog={};{};{};0 store_free_bytes={}B;{};{};0",
+        "open={};;;0 waiting={};{};{};0 oldest_waiting_hours={hours};{};{};0 pending_appends={};1;;0 deliveries_failed_1h={};{};{};0 outbox_backlog={};{};{};0 store_free_bytes={}B;{}:;{}:;0",
         h.open,
         h.waiting,
         t(a.warning_waiting),

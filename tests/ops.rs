@@ -88,15 +88,27 @@ fn nagios_ok_reports_every_figure_as_perfdata() {
 #[test]
 fn nagios_thresholds_give_warning_and_critical() {
     let env = with_tickets();
-    let r = nagios(&env, &["--warning-waiting", "2", "--critical-waiting", "5"]);
+    let r = nagios(&env, &["--warning-waiting", "2"]);
+    r.code(0);
+    let r = nagios(&env, &["--warning-waiting", "1", "--critical-waiting", "5"]);
     r.code(1);
     assert!(
         r.stdout.starts_with("MAILTIX WARNING - 2 waiting"),
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("waiting=2;2;5;0"), "{}", r.stdout);
-    let r = nagios(&env, &["--critical-age", "0"]);
+    assert!(r.stdout.contains("waiting=2;1;5;0"), "{}", r.stdout);
+    // Ticket 1 arrived three days ago (its From_ line says when).
+    let o = Command::new("date")
+        .args(["-u", "-d", "3 days ago", "+%a %b %d %H:%M:%S %Y"])
+        .output()
+        .unwrap();
+    let then = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let t1 = env.ticket_text(1);
+    let (from_line, rest) = t1.split_once('\n').unwrap();
+    let sender = from_line.split(' ').nth(1).unwrap();
+    fs::write(env.store.join("1"), format!("From {sender} {then}\n{rest}")).unwrap();
+    let r = nagios(&env, &["--critical-age", "24"]);
     r.code(2);
     assert!(
         r.stdout.starts_with("MAILTIX CRITICAL - oldest waiting"),
@@ -136,7 +148,7 @@ fn nagios_counts_failed_deliveries_of_the_last_hour_from_the_exim_log() {
         "{}",
         r.stdout
     );
-    let r = nagios(&env, &["--critical-failed", "2"]);
+    let r = nagios(&env, &["--critical-failed", "1"]);
     r.code(2);
 }
 
