@@ -86,8 +86,11 @@ pub enum AdminCommand {
     /// Print ticket numbers, one a line (what the shell completions call).
     #[command(name = "__ids", hide = true)]
     Ids(IdsArgs),
-    /// Smoke-test this host: deliver test mail with the live config into a temporary
-    /// store, and ask Exim how it routes the addresses. Prints PASS or FAIL per step.
+    /// Smoke-test this host with the live config, in a temporary store.
+    ///
+    /// Delivers test mail through this binary into a temporary store (the live store,
+    /// transport and hooks are not used), and asks Exim with -bt how it routes
+    /// support@ and an unknown ticket. Prints PASS or FAIL per step; exit 1 on a FAIL.
     Selftest(SelftestArgs),
     /// Write mailtix.prom into DIR for node_exporter's textfile collector.
     Metrics(MetricsArgs),

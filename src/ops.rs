@@ -29,7 +29,13 @@ pub fn man(dir: &Path, out: &mut dyn Write) -> Result<()> {
 /// `close` and `reopen`, which it cannot know: they come from `mailtix __ids` at the
 /// moment of completion, with the same `--config`/`$MAILTIX_CONFIG` as any command.
 pub fn completions(shell: Shell, out: &mut dyn Write) -> Result<()> {
-    let mut cmd = Cli::command();
+    // clap_complete offers hidden commands too: complete a copy without them.
+    let full = Cli::command();
+    let mut cmd = clap::Command::new("mailtix")
+        .version(env!("CARGO_PKG_VERSION"))
+        .propagate_version(true)
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "mailtix", &mut script);
     let mut script = String::from_utf8(script).context("the completion script")?;

@@ -132,6 +132,16 @@ fn bash_completion_offers_ticket_numbers_and_commands() {
             .any(|l| l == "--raw")
     );
     assert_eq!(bash_complete(&env, &["upg"]), "upgrade\n");
+    assert_eq!(
+        bash_complete(&env, &["__"]),
+        "\n",
+        "the hidden __ids is offered"
+    );
+    assert_eq!(
+        bash_complete(&env, &["ma"]),
+        "\n",
+        "the hidden man is offered"
+    );
 }
 
 #[test]
@@ -154,6 +164,15 @@ fn zsh_and_fish_completions_ask_the_store_for_ticket_numbers() {
     );
     let fish = env.run(&["completions", "fish"], b"", &[]);
     fish.code(0);
+    for hidden in ["__ids", "man", "completions"] {
+        for script in [&zsh.stdout, &fish.stdout] {
+            assert!(
+                !script.contains(&format!("\"{hidden}\" -d"))
+                    && !script.contains(&format!("'{hidden}:")),
+                "the hidden {hidden} is offered"
+            );
+        }
+    }
     assert!(fish.stdout.contains(
         "complete -c mailtix -n '__fish_seen_subcommand_from reopen' -f -a '(mailtix __ids --closed 2>/dev/null)'"
     ));
