@@ -128,6 +128,8 @@ fn write_format(root: &Path, n: u32, like: &fs::Metadata) -> Result<()> {
         .mode(0o660)
         .open(&tmp)
         .with_context(|| tmp.display().to_string())?;
+    // 0660 whatever the umask, like every file in the store.
+    f.set_permissions(fs::Permissions::from_mode(0o660))?;
     f.write_all(format!("{n}\n").as_bytes())?;
     f.sync_all()?;
     set_owner(&tmp, like.uid(), like.gid())?;

@@ -193,6 +193,12 @@ fn init_creates_the_store_2770_with_archived_and_format_1() {
         fs::read_to_string(env.store.join(".mailtix/format")).unwrap(),
         "1\n"
     );
+    let f = fs::metadata(env.store.join(".mailtix/format")).unwrap();
+    assert_eq!(
+        f.permissions().mode() & 0o777,
+        0o660,
+        "the format file's mode"
+    );
     env.run(&["check"], b"", &[]).code(0);
     env.deliver(
         "support@example.org",

@@ -115,6 +115,13 @@ pass "ticket-999@ refused with 550 at RCPT"
 as_mail "mailtix --config $CONF check" >"$W/check" || fail "check: $(cat "$W/check")"
 grep -q "store format 1" "$W/check" || fail "check does not report the format"
 pass "check: healthy, format 1"
+# A store from before formats were numbered, upgraded by root: the format file
+# must belong to the store's owner, or deliver (as mail) could not read it.
+rm "$STORE/.mailtix/format"
+mailtix --config "$CONF" upgrade >"$W/upgrade" || fail "upgrade: $(cat "$W/upgrade")"
+[ "$(stat -c '%U:%G %a' "$STORE/.mailtix/format")" = "mail:mail 660" ] || fail "format file is $(stat -c '%U:%G %a' "$STORE/.mailtix/format")"
+mailtix --config "$CONF" upgrade | grep -q "nothing to do" || fail "a second upgrade did something"
+pass "upgrade by root of a format-0 store: the format file belongs to mail"
 mailtix --config "$CONF" selftest --exim /usr/sbin/exim4 >"$W/selftest" 2>&1 || fail "selftest: $(cat "$W/selftest")"
 grep -q "^PASS /usr/sbin/exim4 -bt support@localhost" "$W/selftest" || fail "selftest did not ask Exim: $(cat "$W/selftest")"
 grep -q "^selftest: 8 passed, 0 failed" "$W/selftest" || fail "selftest: $(cat "$W/selftest")"
