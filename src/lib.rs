@@ -28,7 +28,8 @@
 //!             check --nagios and metrics, which only read the live store
 //! ```
 //! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
-//! secret) is written only by store.rs, and all of it but the secret can be rebuilt.
+//! secret) is written only by store.rs, and all of it but the secret can be rebuilt;
+//! the one exception is `format`, the store's format number, which format.rs owns.
 //! A route is decided in [`route::route`].
 //!
 //! ## The exit-code contract of `deliver`
@@ -41,7 +42,8 @@
 //!
 //! `deliver` prints nothing on stdout and exactly one line on stderr. Nothing after the
 //! commit point returns 75, because Exim would retry and store the message twice.
-//! The admin commands exit 0, 1 with a one-line reason, or 2 on a usage error. The
+//! The admin commands exit 0, 1 with a one-line reason, or 2 on a usage error;
+//! `check --nagios` alone uses the monitoring-plugin codes 0 to 3. The
 //! command line is parsed once: help and version exit 0 (`deliver --help` too), and
 //! only a bad `deliver` line is 75.
 
