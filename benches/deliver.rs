@@ -97,11 +97,13 @@ fn site(root: &Path, name: &str) -> Site {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let store = dir.join("tickets");
+    // A config names an existing store: mailtix never creates a missing one.
+    std::fs::create_dir_all(&store).unwrap();
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
-            "store = \"{}\"\ndomain = \"example.org\"\nadmins = [\"{ADMIN}\"]\n[acks]\nper_sender_per_hour = 1000000\n[mail]\ntransport = \"sendmail\"\nsendmail = \"/bin/true\"\n",
+            "store = \"{}\"\ndomain = \"example.org\"\nadmins = [\"{ADMIN}\"]\n[acks]\nper_sender_per_hour = 1000000\ntotal_per_hour = 1000000\n[mail]\ntransport = \"sendmail\"\nsendmail = \"/bin/true\"\n",
             store.display()
         ),
     )

@@ -364,6 +364,7 @@ impl Admin<'_> {
     pub fn check(&self, out: &mut dyn Write) -> Result<()> {
         let mut problems: Vec<String> = Vec::new();
         let root = self.store.root();
+        crate::format::report(root, out)?;
         // Finish or undo a new ticket and appends that a crash interrupted: taking the
         // new-ticket lock repairs the first, locking a ticket repairs the others.
         if root.is_dir() {

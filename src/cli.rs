@@ -47,6 +47,12 @@ pub enum Command {
     Deliver(DeliverArgs),
     #[command(flatten)]
     Admin(AdminCommand),
+    /// Write the man pages into DIR: mailtix.1 and one page per command (for packaging).
+    #[command(hide = true)]
+    Man(ManArgs),
+    /// Print the shell completion script for SHELL on stdout (for packaging).
+    #[command(hide = true)]
+    Completions(CompletionsArgs),
 }
 
 /// The commands a person runs: exit 0, 1 with a one-line reason, or 2 on a usage error.
@@ -63,12 +69,31 @@ pub enum AdminCommand {
     /// Close every open ticket with no message for DAYS days.
     Archive(ArchiveArgs),
     /// Check the config and the store; exit 1 with reasons if anything is wrong.
-    Check,
+    ///
+    /// With --nagios, a monitoring plugin instead: one line with perfdata, exit 0 (OK),
+    /// 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN); it only reads.
+    Check(CheckArgs),
     /// Rebuild the Message-ID index and the id counter from the mbox files.
     Reindex,
     /// Print mutt commands that make replies from a ticket folder come from, and copy,
     /// ticket-N@ (see muttrc.sample: `folder-hook . 'source "mailtix muttrc |"'`).
     Muttrc,
+    /// Create the store (mode 2770, with archived/), unless it exists; an existing
+    /// store is left as it is.
+    Init(InitArgs),
+    /// Bring the store to the format this mailtix writes; safe while mail arrives.
+    Upgrade(UpgradeArgs),
+    /// Print ticket numbers, one a line (what the shell completions call).
+    #[command(name = "__ids", hide = true)]
+    Ids(IdsArgs),
+    /// Smoke-test this host with the live config, in a temporary store.
+    ///
+    /// Delivers test mail through this binary into a temporary store (the live store,
+    /// transport and hooks are not used), and asks Exim with -bt how it routes
+    /// support@ and an unknown ticket. Prints PASS or FAIL per step; exit 1 on a FAIL.
+    Selftest(SelftestArgs),
+    /// Write mailtix.prom into DIR for node_exporter's textfile collector.
+    Metrics(MetricsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +144,102 @@ pub struct ArchiveArgs {
     /// Only print what would be closed.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Act as a Nagios/Icinga plugin (read-only): one status line, perfdata after `|`.
+    #[arg(long)]
+    pub nagios: bool,
+    /// WARNING when more than N open tickets wait for an answer.
+    #[arg(long, value_name = "N", requires = "nagios")]
+    pub warning_waiting: Option<u64>,
+    /// CRITICAL when more than N open tickets wait for an answer.
+    #[arg(long, value_name = "N", requires = "nagios")]
+    pub critical_waiting: Option<u64>,
+    /// WARNING when the longest-waiting ticket has waited more than HOURS.
+    #[arg(long, value_name = "HOURS", requires = "nagios")]
+    pub warning_age: Option<u64>,
+    /// CRITICAL when the longest-waiting ticket has waited more than HOURS.
+    #[arg(long, value_name = "HOURS", requires = "nagios")]
+    pub critical_age: Option<u64>,
+    /// WARNING when more than N deliveries failed or were deferred in the last hour.
+    #[arg(long, value_name = "N", requires = "nagios", default_value_t = 0)]
+    pub warning_failed: u64,
+    /// CRITICAL when more than N deliveries failed or were deferred in the last hour.
+    #[arg(long, value_name = "N", requires = "nagios", default_value_t = 10)]
+    pub critical_failed: u64,
+    /// WARNING when more than N messages are in the outbox (file transport).
+    #[arg(long, value_name = "N", requires = "nagios")]
+    pub warning_outbox: Option<u64>,
+    /// CRITICAL when more than N messages are in the outbox (file transport).
+    #[arg(long, value_name = "N", requires = "nagios")]
+    pub critical_outbox: Option<u64>,
+    /// WARNING when the store's file system has less than this many MiB free.
+    #[arg(long, value_name = "MIB", requires = "nagios", default_value_t = 1024)]
+    pub warning_free: u64,
+    /// CRITICAL when the store's file system has less than this many MiB free.
+    #[arg(long, value_name = "MIB", requires = "nagios", default_value_t = 100)]
+    pub critical_free: u64,
+    /// Exim's main log, where failed and deferred deliveries to mailtix are counted.
+    #[arg(long, value_name = "FILE", default_value = "/var/log/exim4/mainlog")]
+    pub exim_log: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// The Exim binary for the routing test [default: exim4 or exim on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub exim: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// node_exporter's textfile directory; mailtix.prom is replaced atomically.
+    #[arg(long, value_name = "DIR")]
+    pub textfile: PathBuf,
+    /// Exim's main log, where failed and deferred deliveries to mailtix are counted.
+    #[arg(long, value_name = "FILE", default_value = "/var/log/exim4/mainlog")]
+    pub exim_log: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created when missing).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh or fish.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Owner of the new store, a name or a number [default: whoever runs init].
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Group of the new store [default: the user's group].
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Only print the steps that would run.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IdsArgs {
+    /// Only closed tickets (those `reopen` takes).
+    #[arg(long, conflicts_with = "all")]
+    pub closed: bool,
+    /// Open and closed tickets.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[cfg(test)]

@@ -25,9 +25,13 @@
 //! summary.rs  list summaries and check's problems                         pure
 //! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
 //! term.rs     the one filter between admin output and the terminal        pure
+//! format.rs   the store's format number, `upgrade`, `init`; checked first by every command
+//! ops.rs      man pages, completions and ticket ids for the package; selftest,
+//!             check --nagios and metrics, which only read the live store
 //! ```
 //! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
-//! secret) is written only by store.rs, and all of it but the secret can be rebuilt.
+//! secret) is written only by store.rs, and all of it but the secret can be rebuilt;
+//! the one exception is `format`, the store's format number, which format.rs owns.
 //! A route is decided in [`route::route`].
 //!
 //! ## The exit-code contract of `deliver`
@@ -40,7 +44,8 @@
 //!
 //! `deliver` prints nothing on stdout and exactly one line on stderr. Nothing after the
 //! commit point returns 75, because Exim would retry and store the message twice.
-//! The admin commands exit 0, 1 with a one-line reason, or 2 on a usage error. The
+//! The admin commands exit 0, 1 with a one-line reason, or 2 on a usage error;
+//! `check --nagios` alone uses the monitoring-plugin codes 0 to 3. The
 //! command line is parsed once: help and version exit 0 (`deliver --help` too), and
 //! only a bad `deliver` line is 75.
 
@@ -53,12 +58,14 @@ pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod error;
+pub mod format;
 pub mod headers;
 pub mod hooks;
 pub mod inbound;
 pub mod mailer;
 pub mod mbox;
 pub mod notify;
+pub mod ops;
 pub mod policy;
 pub mod route;
 pub mod store;
@@ -99,8 +106,20 @@ pub fn run(io: Inputs<'_>) -> u8 {
         }) => run_deliver(io, config, dargs),
         Ok(Cli {
             config,
+            command: Command::Admin(AdminCommand::Check(a)),
+        }) if a.nagios => ops::run_nagios(io, config.as_deref(), &a),
+        Ok(Cli {
+            config,
             command: Command::Admin(cmd),
         }) => run_admin(io, config, cmd),
+        Ok(Cli {
+            command: Command::Man(a),
+            ..
+        }) => run_packaging(io, |out| ops::man(&a.dir, out)),
+        Ok(Cli {
+            command: Command::Completions(a),
+            ..
+        }) => run_packaging(io, |out| ops::completions(a.shell, out)),
         Err(e) => refused_command_line(io, &e),
     }
 }
@@ -232,6 +251,7 @@ fn deliver_inner(
         .read_to_end(&mut raw)
         .map_err(|e| DeliverError::temp(format!("reading stdin: {e}")))?;
     let store = store::Store::new(&cfg.store).named_by(cfg.source.clone());
+    format::admit(&cfg.store).map_err(DeliverError::temp)?;
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let cx = deliver::Context {
         cfg: &cfg,
@@ -275,6 +295,10 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
             return 1;
         }
     };
+    if let Err(e) = format::admit(&cfg.store) {
+        let _ = writeln!(stderr, "mailtix: {}", one_line(&e));
+        return 1;
+    }
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let admin = admin::Admin {
         cfg: &cfg,
@@ -294,9 +318,16 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Close(a) => admin.close_or_reopen(a.id, true, stdout),
         AdminCommand::Reopen(a) => admin.close_or_reopen(a.id, false, stdout),
         AdminCommand::Archive(a) => admin.archive(a, stdout),
-        AdminCommand::Check => admin.check(stdout),
+        AdminCommand::Check(_) => admin.check(stdout),
         AdminCommand::Reindex => admin.reindex(stdout),
         AdminCommand::Muttrc => admin.muttrc(stdout),
+        AdminCommand::Init(a) => {
+            format::init(&cfg.store, a.user.as_deref(), a.group.as_deref(), stdout)
+        }
+        AdminCommand::Upgrade(a) => format::upgrade(&cfg.store, a.dry_run, stdout),
+        AdminCommand::Ids(a) => ops::ids(&admin.store, a, stdout),
+        AdminCommand::Selftest(a) => ops::selftest(&cfg, a, now, stdout),
+        AdminCommand::Metrics(a) => ops::metrics(&cfg, &admin.store, a, now, stdout),
     };
     let flushed = stdout.flush();
     match result.and(flushed.map_err(Into::into)) {
@@ -305,6 +336,19 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         Err(e) => {
             let _ = writeln!(stderr, "mailtix: {}", one_line(&format!("{e:#}")));
             let _ = stderr.flush();
+            1
+        }
+    }
+}
+
+/// The packaging commands (man pages, completions) need no config or store.
+fn run_packaging(io: Inputs<'_>, f: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> u8 {
+    let Inputs { stdout, stderr, .. } = io;
+    match f(stdout).and_then(|()| stdout.flush().map_err(Into::into)) {
+        Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let _ = writeln!(stderr, "mailtix: {}", one_line(&format!("{e:#}")));
             1
         }
     }

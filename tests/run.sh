@@ -14,6 +14,7 @@ command -v strace >/dev/null 2>&1 || missing+=(strace)       # kill -9 at every 
 [ -x /usr/bin/time ] || missing+=(time)
 [ -e /usr/share/zoneinfo/Etc/GMT-5 ] || missing+=(tzdata)   # hook windows in other zones
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v man >/dev/null 2>&1 || missing+=(man-db)           # the man pages
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "tests/run.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
