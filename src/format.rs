@@ -37,7 +37,13 @@ const STEPS: [Step; CURRENT as usize] = [Step {
 /// The format of the store at `root`: 0 when there is no format file (or no store yet).
 pub fn read(root: &Path) -> io::Result<u32> {
     let path = root.join(FILE);
-    match fs::read_to_string(&path) {
+    // Never through a link, like every other file of the store.
+    let text = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .and_then(|f| io::read_to_string(f));
+    match text {
         Ok(s) => s.trim().parse().map_err(|_| {
             io::Error::other(format!(
                 "{}: {:?} is not a format number",
@@ -268,6 +274,16 @@ fn group_id(name: &str) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_format_file_that_is_a_symlink_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join(".mailtix")).unwrap();
+        let elsewhere = d.path().join("elsewhere");
+        fs::write(&elsewhere, "1\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, d.path().join(FILE)).unwrap();
+        assert!(admit(d.path()).is_err());
+    }
 
     #[test]
     fn a_store_without_a_format_file_is_format_0_and_a_newer_one_is_refused() {
