@@ -42,7 +42,7 @@ pub fn read(root: &Path) -> io::Result<u32> {
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
-        .and_then(|f| io::read_to_string(f));
+        .and_then(io::read_to_string);
     match text {
         Ok(s) => s.trim().parse().map_err(|_| {
             io::Error::other(format!(
