@@ -299,23 +299,7 @@ impl Store {
     /// The store-wide lock on moving tickets between open and archived: exclusive while
     /// one is renamed, shared while `state` looks again.
     fn move_lock(&self, exclusive: bool) -> io::Result<File> {
-        let path = self.state_dir().join("move");
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| ctx(path.display(), e))?;
-        let locked = if exclusive {
-            fs2::FileExt::lock_exclusive(&f)
-        } else {
-            fs2::FileExt::lock_shared(&f)
-        };
-        locked.map_err(|e| ctx(path.display(), e))?;
-        Ok(f)
+        self.state_file_locked("move", exclusive)
     }
 
     // ---------------------------------------------------------------- index
@@ -470,6 +454,11 @@ impl Store {
     /// Opens (creating) a file under `.mailtix/` and takes an fs2 (flock) lock on it:
     /// only mailtix uses these files, so flock is enough. The lock ends with the File.
     fn locked_state_file(&self, name: &str) -> io::Result<File> {
+        self.state_file_locked(name, true)
+    }
+
+    /// [`Self::locked_state_file`] with the lock exclusive or shared.
+    fn state_file_locked(&self, name: &str, exclusive: bool) -> io::Result<File> {
         let path = self.state_dir().join(name);
         let f = OpenOptions::new()
             .read(true)
@@ -480,7 +469,12 @@ impl Store {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| ctx(path.display(), e))?;
-        fs2::FileExt::lock_exclusive(&f).map_err(|e| ctx(path.display(), e))?;
+        let locked = if exclusive {
+            fs2::FileExt::lock_exclusive(&f)
+        } else {
+            fs2::FileExt::lock_shared(&f)
+        };
+        locked.map_err(|e| ctx(path.display(), e))?;
         Ok(f)
     }
 
