@@ -573,6 +573,12 @@ fn selftest_in(
     mail.insert("transport".into(), "file".into());
     mail.insert("outbox".into(), outbox.display().to_string().into());
     table.insert("mail".into(), mail.into());
+    // The operator makes the store root (deliver never does): here selftest is that
+    // operator.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&store)
+        .with_context(|| store.display().to_string())?;
     let config = tmp.join("config.toml");
     std::fs::OpenOptions::new()
         .write(true)

@@ -19,7 +19,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// An env whose store is the fixture: a store as mailtix wrote it before formats were
 /// numbered (tickets 1 and archived/2, with index, log, acks, outbox and secret).
 fn with_format0_store() -> Env {
-    let env = Env::new();
+    let env = Env::without_store();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-format0");
     copy_dir(&fixture, &env.store);
     assert!(!env.store.join(".mailtix/format").exists());

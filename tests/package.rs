@@ -180,7 +180,7 @@ fn zsh_and_fish_completions_ask_the_store_for_ticket_numbers() {
 
 #[test]
 fn init_creates_the_store_2770_with_archived_and_format_1() {
-    let env = Env::new();
+    let env = Env::without_store();
     let r = env.run(&["init"], b"", &[]);
     r.code(0);
     assert!(r.stdout.contains("created store"), "{}", r.stdout);
@@ -210,7 +210,7 @@ fn init_creates_the_store_2770_with_archived_and_format_1() {
 
 #[test]
 fn init_gives_the_store_to_the_named_user_and_group() {
-    let env = Env::new();
+    let env = Env::without_store();
     // Tests run as root in CI; elsewhere chown to another user is refused.
     let r = env.run(&["init", "--user", "mail", "--group", "mail"], b"", &[]);
     if unsafe_is_root() {
@@ -223,7 +223,7 @@ fn init_gives_the_store_to_the_named_user_and_group() {
     } else {
         r.code(1);
     }
-    let other = Env::new();
+    let other = Env::without_store();
     let bad = other.run(&["init", "--user", "no-such-user-mailtix"], b"", &[]);
     bad.code(1);
     assert!(bad.stderr.contains("no such user"), "{}", bad.stderr);

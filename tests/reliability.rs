@@ -889,8 +889,7 @@ fn case28_reindex_while_mail_arrives_stores_no_redelivery_twice() {
 
 #[test]
 fn case29_a_missing_store_root_is_temporary_and_never_created() {
-    let env = Env::new();
-    fs::remove_dir(&env.store).unwrap();
+    let env = Env::without_store();
     let r = env.deliver("support@example.org", "a@b.c", &msg("c29.0@x", "b\n"));
     r.deliver_code(75);
     let want = format!(

@@ -106,6 +106,13 @@ impl Env {
         Self::with_config("")
     }
 
+    /// A config whose store root is not made yet, as before `mailtix init`.
+    pub fn without_store() -> Env {
+        let env = Self::new();
+        fs::remove_dir(&env.store).unwrap();
+        env
+    }
+
     /// `extra` is added to the top level of the config.
     pub fn with_config(extra: &str) -> Env {
         Self::with_config_and_mail(extra, None)
