@@ -261,9 +261,14 @@ impl Admin<'_> {
             .with_context(|| format!("recording the {event} in ticket {id}"))?;
         l.move_to(to)?;
         drop(l);
-        // After the change: notices and hooks are reported, never fatal.
+        // After the change: notices and hooks are reported, never fatal. They follow
+        // the ticket's queue (its templates).
+        let scoped = crate::queue::scoped(
+            self.cfg,
+            &crate::queue::of_ticket(self.cfg, &self.store, id),
+        );
         let cx = crate::deliver::Context {
-            cfg: self.cfg,
+            cfg: &scoped,
             store: &self.store,
             mailer: self.mailer,
             env: self.env,

@@ -295,6 +295,28 @@ pub fn deliver(
     }
     let route = route::route(cfg, &target, &msg, cx.store)?;
     let dangling = route::dangling_tag(cfg, &target, &msg, cx.store);
+    // From here on the config is the ticket's queue's: its admins, templates, acks.
+    let queue_name = match &route {
+        Route::New => crate::queue::of_recipient(cfg, &rcpt),
+        Route::Append { id, .. } | Route::Close { id, .. } | Route::Bounce { id, .. } => {
+            crate::queue::of_ticket(cfg, cx.store, *id)
+        }
+    };
+    let scoped = crate::queue::scoped(cfg, &queue_name);
+    let cx = &Context {
+        cfg: &scoped,
+        store: cx.store,
+        mailer: cx.mailer,
+        env: cx.env,
+        now: cx.now,
+    };
+    let cfg = cx.cfg;
+    // A new ticket records its queue in its trace block; support's is the default.
+    let queue_trace = (queue_name != crate::queue::SUPPORT).then(|| queue_name.clone());
+    let mut trace = trace;
+    if route == Route::New {
+        trace.queue = queue_trace.clone();
+    }
 
     let key = keys.copy.as_str();
     let trace_bytes = trace.to_bytes();
@@ -319,6 +341,7 @@ pub fn deliver(
                 // Too late to reopen: a new ticket whose first line names the old one.
                 let trace = Trace {
                     previous_ticket: Some(*id),
+                    queue: queue_trace.clone(),
                     ..trace.clone()
                 }
                 .to_bytes();
@@ -674,20 +697,28 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                                 cfg.acks_per_sender_per_hour,
                                 cfg.acks_total_per_hour,
                             ) {
-                                Ok(AckGrant::Taken) => out.push(send(
-                                    cx,
-                                    *id,
-                                    notify::ack_noting(
+                                Ok(AckGrant::Taken) => {
+                                    out.extend(notify::template_fallback(
                                         cfg,
+                                        crate::template::Name::Ack,
+                                    ));
+                                    let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
+                                    out.push(send(
+                                        cx,
                                         *id,
-                                        msg,
-                                        &to,
-                                        cx.now,
-                                        &cx.ids(),
-                                        tag_note.as_deref(),
-                                    ),
-                                    &format!("ack to {}", to.addr),
-                                )),
+                                        notify::ack_quoting(
+                                            cfg,
+                                            *id,
+                                            msg,
+                                            &to,
+                                            cx.now,
+                                            &cx.ids(),
+                                            tag_note.as_deref(),
+                                            &notify::preview(head, 5, 600),
+                                        ),
+                                        &format!("ack to {}", to.addr),
+                                    ))
+                                }
                                 Ok(full) => {
                                     let why = match full {
                                         AckGrant::HourFull(n) => format!(
@@ -772,6 +803,15 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
             } else {
                 None
             };
+            let requester = match &committed {
+                Committed::New { .. } => msg
+                    .reply_to
+                    .as_ref()
+                    .or(msg.from.as_ref())
+                    .map(|m| m.addr.clone()),
+                _ => requester(cx, ticket).map(|(m, _)| m.addr),
+            }
+            .unwrap_or_default();
             let facts = NoticeFacts {
                 kind,
                 sender: &sender_text(sender, msg),
@@ -779,7 +819,16 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                 detail: detail.as_deref(),
                 close_address: &close_address,
                 reply_address: reply_address.as_deref(),
+                requester: &requester,
             };
+            out.extend(notify::template_fallback(
+                cfg,
+                if kind == NoticeKind::RefusedClose {
+                    crate::template::Name::RefusedClose
+                } else {
+                    crate::template::Name::Notice
+                },
+            ));
             if let Some(built) = notify::admin_notice(cfg, ticket, msg, &facts, cx.now, &cx.ids()) {
                 out.push(send(cx, ticket, built, "notice to admins"));
             }
@@ -940,6 +989,13 @@ pub fn send_close_notice(cx: &Context<'_>, id: u32) -> String {
     }
     if let Some(why) = bounce_block(cx, &to.addr) {
         return format!("no close notice ({why})");
+    }
+    if let Some(why) = notify::template_fallback(cx.cfg, crate::template::Name::Close) {
+        let _ = cx.store.log(&format!(
+            "{} ticket={id} {}",
+            cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
+            notify::clean(&why)
+        ));
     }
     send(
         cx,

@@ -1,0 +1,462 @@
+//! Queues: several intake addresses, each opening tickets of its own queue.
+//!
+//! A queue is a `[[queues]]` entry of the config: a name, a local part (`sales` for
+//! `sales@DOMAIN`), and optionally its own admins, templates and `ack = false`. The
+//! `support` address is the queue named `support`, declared or not. Ticket ids stay
+//! global, so `ticket-N@`, `[issueN]` and the store layout do not change.
+//!
+//! A ticket's queue is in its trace block (`X-Mailtix-Queue`, see `headers`): on the
+//! first message of a ticket opened through a queue other than `support`, and on the
+//! note `mailtix move` files. Incoming mail cannot write a trace block, so it cannot
+//! move itself; the last one in the file wins, and a ticket without one is `support`'s.
+//!
+//! Exim learns the queue addresses from `STORE/queues/`, one empty-ish file per local
+//! part, which mailtix keeps in step with the config: `check` writes it, and so does
+//! `deliver` when it finds it out of step (one directory listing per delivery). The
+//! router's `dsearch` lookup sees a change at once, with no Exim edit and no reload.
+//! A queue removed from the config is refused by `deliver` (67) and loses its file
+//! in the same run, so the next RCPT gets a 550.
+
+use crate::config::Config;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The queue of `support@` and of every ticket with no queue recorded.
+pub const SUPPORT: &str = "support";
+
+/// The directory, under the store, that the Exim router looks queue addresses up in.
+pub const DIR: &str = "queues";
+
+/// One `[[queues]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    /// The queue's name, shown by `list` and used by `move` and `list --queue`.
+    name: String,
+    /// Local part of the queue's address (`sales` gives `sales@DOMAIN`); for the
+    /// queue named `support` it is the `support` key.
+    address: Option<String>,
+    /// Who gets the queue's notices and may close its tickets by mail [default: `admins`].
+    admins: Option<Vec<String>>,
+    /// The queue's own templates; a file missing here comes from the global
+    /// `templates_dir`, then the built-in text.
+    templates_dir: Option<PathBuf>,
+    /// false: new tickets of this queue get no acknowledgement.
+    ack: Option<bool>,
+}
+
+/// A resolved queue.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub name: String,
+    /// The local part, lowercased.
+    pub address: String,
+    /// `None`: the global admins.
+    pub admins: Option<Vec<String>>,
+    pub templates_dir: Option<PathBuf>,
+    pub ack: bool,
+    /// The queue's templates, read by `Config::load` (layered over the global ones).
+    pub templates: crate::template::Templates,
+}
+
+fn word(key: &str, v: &str) -> Result<(), String> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && !v.starts_with('.')
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "queues: {key} = {v:?}: use letters, digits, '-', '_' and '.' (not first), at most 64"
+        ))
+    }
+}
+
+/// Resolves the `[[queues]]` entries: the `support` queue first (declared or not),
+/// then the others in file order. Names and addresses must be unique, and an address
+/// must not be one of mailtix's other local parts.
+pub(crate) fn resolve(
+    raw: Vec<RawQueue>,
+    support: &str,
+    ticket_prefix: &str,
+    base: &Path,
+) -> Result<Vec<Queue>, String> {
+    let mut out = vec![Queue {
+        name: SUPPORT.into(),
+        address: support.into(),
+        admins: None,
+        templates_dir: None,
+        ack: true,
+        templates: Default::default(),
+    }];
+    let mut support_declared = false;
+    for q in raw {
+        let name = q.name.trim().to_ascii_lowercase();
+        word("name", &name)?;
+        let admins = match q.admins {
+            Some(list) => {
+                let list: Vec<String> = list
+                    .into_iter()
+                    .map(|a| a.trim().to_ascii_lowercase())
+                    .collect();
+                for a in &list {
+                    if !a.contains('@') || a.chars().any(|c| c.is_whitespace() || c == '<') {
+                        return Err(format!(
+                            "queues: {name}: admins: {a:?} is not a bare address like me@example.org"
+                        ));
+                    }
+                }
+                Some(list)
+            }
+            None => None,
+        };
+        let templates_dir = q
+            .templates_dir
+            .map(|p| if p.is_absolute() { p } else { base.join(p) });
+        let ack = q.ack.unwrap_or(true);
+        if name == SUPPORT {
+            if let Some(a) = q.address.as_deref()
+                && !a.eq_ignore_ascii_case(support)
+            {
+                return Err(format!(
+                    "queues: the support queue's address is the `support` key ({support:?}), not {a:?}"
+                ));
+            }
+            if support_declared {
+                return Err("queues: the support queue is declared twice".into());
+            }
+            support_declared = true;
+            out[0].admins = admins;
+            out[0].templates_dir = templates_dir;
+            out[0].ack = ack;
+            continue;
+        }
+        let address = q
+            .address
+            .ok_or_else(|| {
+                format!("queues: {name}: address is missing (a local part such as \"{name}\")")
+            })?
+            .trim()
+            .to_ascii_lowercase();
+        word("address", &address)?;
+        if address.starts_with(ticket_prefix) {
+            return Err(format!(
+                "queues: {name}: address {address:?} starts with ticket_prefix {ticket_prefix:?}"
+            ));
+        }
+        if address.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("queues: {name}: address {address:?} is a number"));
+        }
+        if let Some(o) = out.iter().find(|o| o.name == name) {
+            return Err(format!("queues: the name {:?} is used twice", o.name));
+        }
+        if let Some(o) = out.iter().find(|o| o.address == address) {
+            return Err(format!(
+                "queues: {name}: address {address:?} is already queue {}'s",
+                o.name
+            ));
+        }
+        out.push(Queue {
+            name,
+            address,
+            admins,
+            templates_dir,
+            ack,
+            templates: Default::default(),
+        });
+    }
+    Ok(out)
+}
+
+/// True when the config has queues besides `support`.
+pub fn several(cfg: &Config) -> bool {
+    cfg.queues.len() > 1
+}
+
+/// The queue named `name`.
+pub fn find<'a>(cfg: &'a Config, name: &str) -> Option<&'a Queue> {
+    cfg.queues.iter().find(|q| q.name == name)
+}
+
+/// True when the local part `local` (lowercased) is a queue's address other than
+/// support's.
+pub fn is_queue_address(cfg: &Config, local: &str) -> bool {
+    cfg.queues.iter().skip(1).any(|q| q.address == local)
+}
+
+/// The queue a new ticket opened by mail to `rcpt` belongs to.
+pub fn of_recipient(cfg: &Config, rcpt: &str) -> String {
+    crate::address::split(rcpt)
+        .filter(|(_, d)| *d == cfg.domain)
+        .and_then(|(l, _)| cfg.queues.iter().skip(1).find(|q| q.address == l))
+        .map_or_else(|| SUPPORT.to_string(), |q| q.name.clone())
+}
+
+/// The queue of a ticket file: the last `X-Mailtix-Queue` of any trace block, else
+/// `support`. Pure.
+pub fn of_ticket_bytes(data: &[u8]) -> String {
+    let Ok(entries) = crate::mbox::read(data) else {
+        return SUPPORT.into();
+    };
+    entries
+        .iter()
+        .filter_map(|e| crate::headers::Trace::parse(&e.message).queue)
+        .next_back()
+        .unwrap_or_else(|| SUPPORT.into())
+}
+
+/// The queue of ticket `id`. With no queues but `support` configured the file is not
+/// read: every ticket's notices then go to the same admins anyway.
+pub fn of_ticket(cfg: &Config, store: &crate::store::Store, id: u32) -> String {
+    if !several(cfg) {
+        return SUPPORT.into();
+    }
+    store
+        .state(id)
+        .and_then(|st| store.read(id, st).ok())
+        .map_or_else(|| SUPPORT.to_string(), |d| of_ticket_bytes(&d))
+}
+
+/// The config as it applies to a ticket of queue `name`: the queue's admins, its
+/// templates (over the global ones) and its `ack` setting. A queue that is no longer
+/// configured keeps its name and gets the global settings.
+pub fn scoped(cfg: &Config, name: &str) -> Config {
+    let mut c = cfg.clone();
+    c.queue = name.to_string();
+    if let Some(q) = find(cfg, name) {
+        if let Some(a) = &q.admins {
+            c.admins = a.clone();
+        }
+        c.templates = q.templates.over(&cfg.templates);
+        c.queue_ack = q.ack;
+    }
+    c
+}
+
+/// The local parts `STORE/queues/` should hold: every queue's but support's.
+fn wanted(cfg: &Config) -> Vec<(String, String)> {
+    cfg.queues
+        .iter()
+        .skip(1)
+        .map(|q| (q.address.clone(), q.name.clone()))
+        .collect()
+}
+
+/// The local parts that `STORE/queues/` holds now; `None` when it does not exist.
+fn present(dir: &Path) -> std::io::Result<Option<Vec<String>>> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(m) if !m.is_dir() => {
+            return Err(std::io::Error::other(format!(
+                "{} is not a directory (a link?)",
+                dir.display()
+            )));
+        }
+        Ok(_) => {}
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(Some(names))
+}
+
+/// True when `STORE/queues/` lists exactly the configured queue addresses (a store
+/// with no other queues needs no directory at all).
+pub fn in_step(cfg: &Config) -> std::io::Result<bool> {
+    let dir = cfg.store.join(DIR);
+    let mut want: Vec<String> = wanted(cfg).into_iter().map(|(a, _)| a).collect();
+    want.sort();
+    Ok(match present(&dir)? {
+        None => want.is_empty(),
+        Some(have) => have == want,
+    })
+}
+
+/// Brings `STORE/queues/` in step with the config: a file per queue address (holding
+/// the queue's name), and no other. Returns what changed, one line each.
+pub fn sync(cfg: &Config) -> std::io::Result<Vec<String>> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = cfg.store.join(DIR);
+    let want = wanted(cfg);
+    let have = match present(&dir)? {
+        Some(h) => h,
+        None if want.is_empty() => return Ok(Vec::new()),
+        None => {
+            std::fs::DirBuilder::new().mode(0o770).create(&dir)?;
+            Vec::new()
+        }
+    };
+    let mut changes = Vec::new();
+    for name in &have {
+        if !want.iter().any(|(a, _)| a == name) {
+            let p = dir.join(name);
+            match std::fs::remove_file(&p) {
+                Ok(()) => changes.push(format!(
+                    "{name}@{} is no longer a queue address",
+                    cfg.domain
+                )),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(std::io::Error::other(format!("{}: {e}", p.display()))),
+            }
+        }
+    }
+    for (address, name) in &want {
+        if have.contains(address) {
+            continue;
+        }
+        let p = dir.join(address);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o660)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p);
+        match f {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(format!("{name}\n").as_bytes())?;
+                changes.push(format!(
+                    "{address}@{} opens tickets in queue {name}",
+                    cfg.domain
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(std::io::Error::other(format!("{}: {e}", p.display()))),
+        }
+    }
+    if !changes.is_empty() {
+        std::fs::File::open(&dir)?.sync_all()?;
+    }
+    Ok(changes)
+}
+
+/// What `deliver` does before it reads the message: put `STORE/queues/` in step when
+/// it is not (an edited config). Cheap when it is: one directory listing. Errors are
+/// left to `check`, which reports them.
+pub fn sync_if_stale(cfg: &Config) {
+    if cfg.source.is_none() || !cfg.store.is_dir() {
+        return;
+    }
+    if let Ok(false) = in_step(cfg) {
+        let _ = sync(cfg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &str) -> Result<Config, String> {
+        Config::parse(
+            &format!("domain = \"example.org\"\nadmins = [\"boss@x.org\"]\n{extra}"),
+            Path::new("/etc/mailtix"),
+            None,
+        )
+    }
+
+    #[test]
+    fn support_is_always_the_first_queue() {
+        let c = cfg("").unwrap();
+        assert_eq!(c.queues.len(), 1);
+        assert_eq!(c.queues[0].name, "support");
+        assert!(!several(&c));
+        let c = cfg("[[queues]]\nname = \"sales\"\naddress = \"Sales\"\nadmins = [\"s@x.org\"]\nack = false\n[[queues]]\nname = \"support\"\ntemplates_dir = \"t\"\n").unwrap();
+        assert_eq!(c.queues.len(), 2);
+        assert_eq!(
+            c.queues[0].templates_dir.as_deref(),
+            Some(Path::new("/etc/mailtix/t"))
+        );
+        assert_eq!(c.queues[1].address, "sales");
+        assert_eq!(of_recipient(&c, "SALES@example.org"), "sales");
+        assert_eq!(of_recipient(&c, "sales@other.org"), "support");
+        assert_eq!(of_recipient(&c, "support@example.org"), "support");
+        let s = scoped(&c, "sales");
+        assert_eq!(s.admins, ["s@x.org"]);
+        assert!(!s.queue_ack && s.queue == "sales");
+        let s = scoped(&c, "support");
+        assert_eq!(s.admins, ["boss@x.org"]);
+        assert!(s.queue_ack);
+    }
+
+    #[test]
+    fn bad_queues_are_refused() {
+        for bad in [
+            "[[queues]]\nname = \"sales\"",
+            "[[queues]]\nname = \"sales\"\naddress = \"support\"",
+            "[[queues]]\nname = \"sales\"\naddress = \"ticket-x\"",
+            "[[queues]]\nname = \"sales\"\naddress = \"12\"",
+            "[[queues]]\nname = \"sales\"\naddress = \"a/b\"",
+            "[[queues]]\nname = \"sales\"\naddress = \".x\"",
+            "[[queues]]\nname = \"a\"\naddress = \"x\"\n[[queues]]\nname = \"a\"\naddress = \"y\"",
+            "[[queues]]\nname = \"a\"\naddress = \"x\"\n[[queues]]\nname = \"b\"\naddress = \"x\"",
+            "[[queues]]\nname = \"support\"\naddress = \"help\"",
+            "[[queues]]\nname = \"sales\"\naddress = \"s\"\nadmins = [\"nobody\"]",
+            "[[queues]]\nname = \"sales\"\naddress = \"s\"\nadmin = [\"a@b.c\"]",
+        ] {
+            assert!(cfg(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_last_trace_names_the_queue_and_mail_cannot_fake_one() {
+        let ticket = b"From a Sun Nov 22 07:46:08 2026\nX-Mailtix-Queue: sales\nFrom: a@x\n\nhi\n\nFrom b Sun Nov 22 08:46:08 2026\nFrom: b@x\nX-Original-Mailtix-Queue: evil\n\nX-Mailtix-Queue: evil\n\n";
+        assert_eq!(of_ticket_bytes(ticket), "sales");
+        let moved = [&ticket[..], b"From mailtix@x Sun Nov 22 09:46:08 2026\nX-Mailtix-Event: moved\nX-Mailtix-Queue: security\nFrom: mailtix@x\n\nmoved\n\n"].concat();
+        assert_eq!(of_ticket_bytes(&moved), "security");
+        assert_eq!(
+            of_ticket_bytes(b"From a Sun Nov 22 07:46:08 2026\nFrom: a@x\n\nhi\n\n"),
+            "support"
+        );
+    }
+
+    #[test]
+    fn the_queue_directory_follows_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = |q: &str| {
+            format!(
+                "store = \"{}\"\ndomain = \"example.org\"\n{q}",
+                dir.path().display()
+            )
+        };
+        let none = Config::parse(&text(""), dir.path(), None).unwrap();
+        assert!(in_step(&none).unwrap());
+        assert!(sync(&none).unwrap().is_empty());
+        assert!(!dir.path().join(DIR).exists());
+        let two = Config::parse(
+            &text("[[queues]]\nname = \"sales\"\naddress = \"sales\"\n[[queues]]\nname = \"sec\"\naddress = \"security\"\n"),
+            dir.path(),
+            None,
+        )
+        .unwrap();
+        assert!(!in_step(&two).unwrap());
+        assert_eq!(sync(&two).unwrap().len(), 2);
+        assert!(in_step(&two).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("queues/security")).unwrap(),
+            "sec\n"
+        );
+        assert!(sync(&two).unwrap().is_empty());
+        let one = Config::parse(
+            &text("[[queues]]\nname = \"sales\"\naddress = \"sales\"\n"),
+            dir.path(),
+            None,
+        )
+        .unwrap();
+        assert!(!in_step(&one).unwrap());
+        assert_eq!(
+            sync(&one).unwrap(),
+            ["security@example.org is no longer a queue address"]
+        );
+        assert!(!dir.path().join("queues/security").exists());
+        assert!(dir.path().join("queues/sales").exists());
+        assert!(!in_step(&none).unwrap());
+        sync(&none).unwrap();
+        assert!(in_step(&none).unwrap());
+    }
+}
