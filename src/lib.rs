@@ -333,6 +333,10 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Ids(a) => ops::ids(&admin.store, a, stdout),
         AdminCommand::Selftest(a) => ops::selftest(&cfg, a, now, stdout),
         AdminCommand::Metrics(a) => ops::metrics(&cfg, &admin.store, a, now, stdout),
+        AdminCommand::Move(a) => queue::move_ticket(&admin, a.id, &a.queue, stdout),
+        AdminCommand::Template(cli::TemplateCommand::Preview(a)) => {
+            template::preview(&admin, &a.name, a.id, stdout)
+        }
     };
     let flushed = stdout.flush();
     match result.and(flushed.map_err(Into::into)) {

@@ -348,6 +348,134 @@ pub fn sync_if_stale(cfg: &Config) {
     }
 }
 
+/// `list --queue NAME`: keeps the rows of queue `name`. A name that is neither
+/// configured nor any listed ticket's is an error (a typo should not look like an
+/// empty queue).
+pub fn filter_rows<T>(
+    cfg: &Config,
+    name: Option<&str>,
+    rows: &mut Vec<(crate::summary::Summary<'_>, T)>,
+) -> anyhow::Result<()> {
+    let Some(name) = name else { return Ok(()) };
+    let name = name.trim().to_ascii_lowercase();
+    let known = find(cfg, &name).is_some();
+    rows.retain(|(s, _)| s.queue == name.as_str());
+    if !known && rows.is_empty() {
+        anyhow::bail!(
+            "no queue named {name:?} (the queues are {})",
+            cfg.queues
+                .iter()
+                .map(|q| q.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// What `check` adds: it puts `STORE/queues/` in step with the config (printing what
+/// changed), and reports every template file that is refused, with FILE:LINE.
+pub fn check(
+    cfg: &Config,
+    problems: &mut Vec<String>,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    if cfg.store.is_dir() {
+        match sync(cfg) {
+            Ok(changes) => {
+                for c in changes {
+                    writeln!(out, "queues: {c}")?;
+                }
+            }
+            Err(e) => problems.push(format!("queue addresses for Exim not written: {e}")),
+        }
+    }
+    let mut sets = vec![("", &cfg.templates)];
+    sets.extend(
+        cfg.queues
+            .iter()
+            .filter(|q| q.templates_dir.is_some())
+            .map(|q| (q.name.as_str(), &q.templates)),
+    );
+    for (queue, t) in sets {
+        for (_, why) in &t.rejected {
+            // A missing directory refuses every name with the same reason.
+            if problems.iter().any(|p| p.ends_with(why.as_str())) {
+                continue;
+            }
+            if queue.is_empty() {
+                problems.push(why.clone());
+            } else {
+                problems.push(format!("queue {queue}: {why}"));
+            }
+        }
+        for p in &t.strangers {
+            writeln!(
+                out,
+                "note: {} is not a template name (ack, notice, close, refused-close) and is not used",
+                p.display()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `mailtix move N QUEUE`: a note in the ticket, whose trace block names the new
+/// queue. Moving a ticket to the queue it is in changes nothing.
+pub fn move_ticket(
+    admin: &crate::admin::Admin<'_>,
+    id: u32,
+    name: &str,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    use anyhow::{anyhow, bail};
+    let cfg = admin.cfg;
+    let name = name.trim().to_ascii_lowercase();
+    if find(cfg, &name).is_none() {
+        bail!(
+            "no queue named {name:?} (the queues are {})",
+            cfg.queues
+                .iter()
+                .map(|q| q.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let store = &admin.store;
+    if store.root().exists() {
+        store.check_safe()?;
+    }
+    let policy = crate::store::LockPolicy {
+        timeout: std::time::Duration::from_secs(cfg.lock_timeout_secs),
+        stale: std::time::Duration::from_secs(cfg.stale_lock_secs),
+    };
+    let mut l = store
+        .lock(id, policy)?
+        .ok_or_else(|| anyhow!("no such ticket {id} (see `mailtix list --all`)"))?;
+    let from = of_ticket_bytes(&store.read(id, l.state())?);
+    if from == name {
+        writeln!(out, "ticket {id} is already in queue {name}")?;
+        return Ok(());
+    }
+    let text = format!(
+        "Ticket {id} moved from queue {from} to queue {name} by {} from the command line.",
+        admin.user
+    );
+    let note = crate::notify::note_in_queue(
+        cfg,
+        id,
+        "moved",
+        &text,
+        admin.now,
+        &format!("{}.{}", admin.now.timestamp_micros(), std::process::id()),
+        Some(&name),
+    );
+    l.append(&note, "")
+        .map_err(|e| anyhow!("recording the move in ticket {id}: {e}"))?;
+    writeln!(out, "ticket {id} moved from queue {from} to {name}")?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

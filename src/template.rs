@@ -487,6 +487,123 @@ pub fn pick(templates: &Templates, name: Name, builtin: &str) -> (Template, Opti
     }
 }
 
+/// `mailtix template preview NAME N`: the mail template NAME would send for ticket N,
+/// with the ticket's queue's templates: its header section as it would go out, then
+/// the body as text. A refused template file is named on a `note:` line first (the
+/// built-in text is what would go out). Nothing is sent or written.
+pub fn preview(
+    admin: &crate::admin::Admin<'_>,
+    name: &str,
+    id: u32,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    use crate::notify::{self, NoticeFacts, NoticeKind};
+    use anyhow::{anyhow, bail};
+    let name = Name::parse(name).ok_or_else(|| {
+        anyhow!(
+            "no template {name:?} (the templates are {})",
+            NAMES.map(Name::as_str).join(", ")
+        )
+    })?;
+    let store = &admin.store;
+    let st = store
+        .state(id)
+        .ok_or_else(|| anyhow!("no such ticket {id} (see `mailtix list --all`)"))?;
+    let data = store.read(id, st)?;
+    let entries = crate::mbox::read(&data).map_err(|e| anyhow!("ticket {id}: {e}"))?;
+    let first = entries
+        .iter()
+        .find(|e| !crate::summary::is_note(&e.message))
+        .ok_or_else(|| anyhow!("ticket {id} holds no mail"))?;
+    let msg = crate::inbound::parse(&first.message).map_err(|e| anyhow!("ticket {id}: {e}"))?;
+    let to = msg
+        .reply_to
+        .clone()
+        .or_else(|| msg.from.clone())
+        .ok_or_else(|| anyhow!("ticket {id}'s first mail has no From or Reply-To"))?;
+    let cfg = crate::queue::scoped(admin.cfg, &crate::queue::of_ticket_bytes(&data));
+    let cx = crate::deliver::Context {
+        cfg: &cfg,
+        store,
+        mailer: admin.mailer,
+        env: admin.env,
+        now: admin.now,
+    };
+    // A preview is never sent: its Message-ID needs no real MAC.
+    let ids = notify::Ids {
+        unique: "preview".into(),
+        secret: b"preview".to_vec(),
+    };
+    let head = &first.message[..first.message.len().min(256 * 1024)];
+    let built = match name {
+        Name::Ack => notify::ack_quoting(
+            &cfg,
+            id,
+            &msg,
+            &to,
+            admin.now,
+            &ids,
+            None,
+            &notify::preview(head, 5, 600),
+        ),
+        Name::Close => notify::close_notice(&cfg, id, &msg, &to, admin.now, &ids),
+        Name::Notice | Name::RefusedClose => {
+            let (kind, detail) = if name == Name::Notice {
+                (NoticeKind::New, None)
+            } else {
+                (
+                    NoticeKind::RefusedClose,
+                    Some("the sender is not an admin (an example reason)"),
+                )
+            };
+            let close_address = crate::deliver::close_address(&cx, id);
+            let reply_address = cfg
+                .relay_admin_replies
+                .then(|| store.secret().ok())
+                .flatten()
+                .map(|s| crate::policy::reply_address(&cfg, &s, id));
+            let sender = match &msg.from {
+                Some(m) => match &m.name {
+                    Some(n) => format!("{} <{}>", notify::clean(n), m.addr),
+                    None => m.addr.clone(),
+                },
+                None => to.addr.clone(),
+            };
+            let preview = notify::preview(head, 12, 1200);
+            let facts = NoticeFacts {
+                kind,
+                sender: &sender,
+                preview: &preview,
+                detail,
+                close_address: &close_address,
+                reply_address: reply_address.as_deref(),
+                requester: &to.addr,
+            };
+            match notify::admin_notice(&cfg, id, &msg, &facts, admin.now, &ids) {
+                Some(b) => b,
+                None => bail!(
+                    "queue {} has no admins, so no {} goes out",
+                    cfg.queue,
+                    name.as_str()
+                ),
+            }
+        }
+    };
+    let mail = built.map_err(|e| anyhow!("the {} is not built: {e}", name.as_str()))?;
+    if let Some(why) = notify::template_fallback(&cfg, name) {
+        writeln!(out, "note: {why}")?;
+    }
+    let raw = mail.formatted();
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 2);
+    out.write_all(&raw[..end])?;
+    writeln!(out)?;
+    out.write_all(crate::thread::first_text(&raw).as_bytes())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
