@@ -809,7 +809,7 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                     .as_ref()
                     .or(msg.from.as_ref())
                     .map(|m| m.addr.clone()),
-                _ => requester(cx, ticket).map(|(m, _)| m.addr),
+                _ => crate::queue::requester(cx.store, ticket),
             }
             .unwrap_or_default();
             let facts = NoticeFacts {
