@@ -539,6 +539,19 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_has_queues() {
+        let text = include_str!("../examples/config.toml");
+        let c = Config::parse(text, Path::new("/etc/mailtix"), None).unwrap();
+        let names: Vec<&str> = c.queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, ["support", "sales", "security"]);
+        assert_eq!(
+            c.templates_dir.as_deref(),
+            Some(Path::new("/etc/mailtix/templates"))
+        );
+        assert!(!c.queues[2].ack);
+    }
+
+    #[test]
     fn bad_queues_are_refused() {
         for bad in [
             "[[queues]]\nname = \"sales\"",

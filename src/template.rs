@@ -633,6 +633,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_templates_parse() {
+        for (name, text) in [
+            (Name::Ack, include_str!("../examples/templates/ack")),
+            (Name::Close, include_str!("../examples/templates/close")),
+        ] {
+            let t = Template::parse(name, text).unwrap();
+            assert!(t.render(&vars(&[("ticket", "1")])).contains("Kemp"));
+        }
+    }
+
+    #[test]
     fn each_variable_is_replaced() {
         for name in NAMES {
             for var in name.variables() {
