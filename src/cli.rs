@@ -114,14 +114,14 @@ pub struct MoveArgs {
 pub enum TemplateCommand {
     /// Print the mail that template NAME would send for ticket N, as it would go out.
     ///
-    /// NAME is ack, notice, close or refused-close. The ticket's queue picks the
+    /// NAME is ack, notice, close, refused-close or relay-footer. The ticket's queue picks the
     /// templates; a template file that is missing or refused gives the built-in text.
     Preview(PreviewArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
-    /// ack, notice, close or refused-close.
+    /// ack, notice, close, refused-close or relay-footer.
     pub name: String,
     /// Ticket number.
     #[arg(value_parser = ticket_id)]

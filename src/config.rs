@@ -52,7 +52,7 @@ struct RawConfig {
     hooks: Option<Vec<RawHook>>,
     /// Seconds all the hooks of one delivery may take together.
     hook_time_limit: Option<u64>,
-    /// Directory of template files (ack, notice, close, refused-close); a missing
+    /// Directory of template files (ack, notice, close, refused-close, relay-footer); a missing
     /// file, or no directory, means the built-in text.
     templates_dir: Option<PathBuf>,
     /// More intake addresses, each a queue (see queue.rs).

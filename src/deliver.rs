@@ -973,8 +973,14 @@ fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>, token: &str) -> O
     }
     let sent = notify::relay(cfg, id, f.msg, f.normalised, &to, cx.now, &cx.ids())
         .and_then(|bytes| send_raw(cx, id, &to.addr, &bytes));
+    let footer = match notify::relay_footer(cfg, id, f.msg, f.normalised, &to) {
+        Err(why) => format!(" without the relay-footer ({why})"),
+        Ok(_) => notify::template_fallback(cfg, crate::template::Name::RelayFooter)
+            .map(|w| format!("; {w}"))
+            .unwrap_or_default(),
+    };
     Some(match sent {
-        Ok(()) => Relay::Sent(format!("relayed to {}", to.addr)),
+        Ok(()) => Relay::Sent(format!("relayed to {}{footer}", to.addr)),
         Err(e) => Relay::Refused(format!("relaying to {}: {e}", to.addr)),
     })
 }

@@ -626,7 +626,71 @@ pub fn relay(
         out.extend(line.iter().filter(|&&b| b != b'\r'));
         out.extend_from_slice(b"\r\n");
     }
+    if let Ok(footer) = relay_footer(cfg, id, admin_mail, normalised, to) {
+        for line in footer.lines() {
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
     Ok(out)
+}
+
+/// The `relay-footer` text for this answer: `Ok("")` when there is none, `Err` when
+/// there is one that cannot go under this answer. The footer is added only to a
+/// single text/plain part sent as 7bit or 8bit (anything else would need its MIME
+/// structure rebuilt), and a footer that is not ASCII only to UTF-8 text.
+pub fn relay_footer(
+    cfg: &Config,
+    id: u32,
+    admin_mail: &Inbound,
+    normalised: &[u8],
+    to: &Mailbox,
+) -> Result<String, String> {
+    let footer = template_body(
+        cfg,
+        Name::RelayFooter,
+        template::BUILTIN_RELAY_FOOTER,
+        id,
+        &admin_mail.subject,
+        &to.addr,
+        &[],
+    );
+    if footer.is_empty() {
+        return Ok(footer);
+    }
+    let fields = String::from_utf8_lossy(&raw_fields(
+        normalised,
+        &["Content-Type", "Content-Transfer-Encoding"],
+    ))
+    .to_ascii_lowercase();
+    let value = |name: &str| {
+        fields
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let ctype = value("content-type:").unwrap_or_else(|| "text/plain".into());
+    let cte = value("content-transfer-encoding:").unwrap_or_else(|| "7bit".into());
+    if fields.contains("\r\n ") || fields.contains("\r\n\t") {
+        return Err("the answer's MIME header is folded".into());
+    }
+    let mut params = ctype.split(';').map(str::trim);
+    if params.next() != Some("text/plain") {
+        return Err(format!("the answer is {ctype}, not a plain text part"));
+    }
+    if cte != "7bit" && cte != "8bit" {
+        return Err(format!("the answer is sent as {cte}"));
+    }
+    let charset = params
+        .find_map(|p| p.strip_prefix("charset="))
+        .map(|c| c.trim_matches('"').to_string())
+        .unwrap_or_else(|| "us-ascii".into());
+    if !(footer.is_ascii() || charset == "utf-8" && cte == "8bit") {
+        return Err(format!(
+            "the footer is not ASCII and the answer is {charset} ({cte})"
+        ));
+    }
+    Ok(footer)
 }
 
 /// The first `lines` lines (at most `chars` characters) of the message's text, with

@@ -438,7 +438,7 @@ pub fn check(
         for p in &t.strangers {
             writeln!(
                 out,
-                "note: {} is not a template name (ack, notice, close, refused-close) and is not used",
+                "note: {} is not a template name (ack, notice, close, refused-close, relay-footer) and is not used",
                 p.display()
             )?;
         }

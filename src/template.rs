@@ -32,10 +32,19 @@ pub enum Name {
     Close,
     /// The admins' notice of a close by mail that was refused.
     RefusedClose,
+    /// Text added under an admin's answer that is relayed to the requester
+    /// (`relay_admin_replies`); the built-in one is empty.
+    RelayFooter,
 }
 
 /// Every template, in the order `check` reports them.
-pub const NAMES: [Name; 4] = [Name::Ack, Name::Notice, Name::Close, Name::RefusedClose];
+pub const NAMES: [Name; 5] = [
+    Name::Ack,
+    Name::Notice,
+    Name::Close,
+    Name::RefusedClose,
+    Name::RelayFooter,
+];
 
 impl Name {
     pub fn as_str(self) -> &'static str {
@@ -44,6 +53,7 @@ impl Name {
             Name::Notice => "notice",
             Name::Close => "close",
             Name::RefusedClose => "refused-close",
+            Name::RelayFooter => "relay-footer",
         }
     }
 
@@ -89,6 +99,8 @@ impl Name {
         }
     }
 }
+
+// relay-footer has the variables of close (the customer's set without {quote}).
 
 /// Every variable of any template, with what it holds (for errors and the README).
 pub const VARIABLES: [(&str, &str); 12] = [
@@ -155,6 +167,9 @@ Note:    {note}
 Replies to this mail are filed in ticket {ticket} and sent on to its requester.
 Close: {close_address}
 ";
+
+/// No footer: the admin's answer goes on as it was written.
+pub const BUILTIN_RELAY_FOOTER: &str = "";
 
 pub const BUILTIN_CLOSE: &str = "\
 Ticket {ticket} has been closed.
@@ -275,6 +290,9 @@ impl Template {
             }
             dropped = false;
             out.push(line);
+        }
+        if out.is_empty() {
+            return String::new();
         }
         let mut body = out.join("\n");
         body.push('\n');
@@ -535,7 +553,26 @@ pub fn preview(
         secret: b"preview".to_vec(),
     };
     let head = &first.message[..first.message.len().min(256 * 1024)];
-    let built = match name {
+    let built: Result<Vec<u8>, String> = match name {
+        Name::RelayFooter => {
+            // An answer as an admin would write it, relayed with the footer.
+            let admin_addr = cfg
+                .admins
+                .first()
+                .cloned()
+                .unwrap_or_else(|| format!("admin@{}", cfg.domain));
+            let answer = format!(
+                "From: {admin_addr}\nSubject: Re: {}\nMessage-ID: <preview.{id}@{}>\n\n(your answer)\n",
+                notify::clean(&msg.subject),
+                cfg.domain
+            );
+            let parsed = crate::inbound::parse(answer.as_bytes())
+                .map_err(|e| anyhow!("the example answer: {e}"))?;
+            if let Err(why) = notify::relay_footer(&cfg, id, &parsed, answer.as_bytes(), &to) {
+                writeln!(out, "note: no relay-footer under this answer: {why}")?;
+            }
+            notify::relay(&cfg, id, &parsed, answer.as_bytes(), &to, admin.now, &ids)
+        }
         Name::Ack => notify::ack_quoting(
             &cfg,
             id,
@@ -545,8 +582,11 @@ pub fn preview(
             &ids,
             None,
             &notify::preview(head, 5, 600),
-        ),
-        Name::Close => notify::close_notice(&cfg, id, &msg, &to, admin.now, &ids),
+        )
+        .map(|m| m.formatted()),
+        Name::Close => {
+            notify::close_notice(&cfg, id, &msg, &to, admin.now, &ids).map(|m| m.formatted())
+        }
         Name::Notice | Name::RefusedClose => {
             let (kind, detail) = if name == Name::Notice {
                 (NoticeKind::New, None)
@@ -580,7 +620,7 @@ pub fn preview(
                 requester: &to.addr,
             };
             match notify::admin_notice(&cfg, id, &msg, &facts, admin.now, &ids) {
-                Some(b) => b,
+                Some(b) => b.map(|m| m.formatted()),
                 None => bail!(
                     "queue {} has no admins, so no {} goes out",
                     cfg.queue,
@@ -589,11 +629,10 @@ pub fn preview(
             }
         }
     };
-    let mail = built.map_err(|e| anyhow!("the {} is not built: {e}", name.as_str()))?;
+    let raw = built.map_err(|e| anyhow!("the {} is not built: {e}", name.as_str()))?;
     if let Some(why) = notify::template_fallback(&cfg, name) {
         writeln!(out, "note: {why}")?;
     }
-    let raw = mail.formatted();
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -624,6 +663,7 @@ mod tests {
             (Name::Notice, BUILTIN_NOTICE_RELAY),
             (Name::RefusedClose, BUILTIN_NOTICE),
             (Name::Close, BUILTIN_CLOSE),
+            (Name::RelayFooter, BUILTIN_RELAY_FOOTER),
         ] {
             let t = Template::parse(name, text).unwrap();
             let all: Vec<(&str, &str)> = name.variables().iter().map(|v| (*v, "X")).collect();

@@ -610,3 +610,92 @@ fn the_reply_address_reaches_the_admins_template_only() {
         .unwrap();
     assert!(!ack.raw.contains("-reply-"), "{}", ack.raw);
 }
+
+#[test]
+fn the_relay_footer_goes_under_a_plain_answer_only() {
+    let env = queues_env("templates_dir = \"tpl\"\nrelay_admin_replies = true\n");
+    template(
+        &env,
+        "tpl",
+        "relay-footer",
+        "-- \nKemp, for ticket {ticket} ({tag})\n",
+    );
+    template(
+        &env,
+        "tpl",
+        "notice",
+        "notice {ticket} via {reply_address}\n",
+    );
+    let m = mail(
+        "Ann <ann@customer.example>",
+        "Printer",
+        "rf1@c.example",
+        "",
+        "x\n",
+    );
+    env.deliver("support@example.org", "ann@customer.example", &m)
+        .deliver_code(0);
+    let notice = env
+        .sent()
+        .into_iter()
+        .find(|s| s.rcpts() == [ADMIN])
+        .unwrap();
+    let reply = notice.header("Reply-To").unwrap();
+    env.clear_sent();
+    let answer = format!(
+        "From: {ADMIN}\nTo: {reply}\nSubject: Re: Printer\nMessage-ID: <ans1@admin.example>\n\nTurn it off.\n"
+    );
+    let r = env.deliver(&reply, ADMIN, &answer);
+    r.deliver_code(0);
+    let relayed = env
+        .sent()
+        .into_iter()
+        .find(|s| s.rcpts() == ["ann@customer.example"])
+        .unwrap();
+    assert!(
+        relayed
+            .raw
+            .ends_with("\r\n\r\nTurn it off.\r\n-- \r\nKemp, for ticket 1 ([issue1])\r\n"),
+        "{}",
+        relayed.raw
+    );
+    // A multipart answer goes on as it is, and the log says why there is no footer.
+    env.clear_sent();
+    let multi = format!(
+        "From: {ADMIN}\nTo: {reply}\nSubject: Re: Printer\nMessage-ID: <ans2@admin.example>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nSee attached.\n--b--\n"
+    );
+    let r = env.deliver(&reply, ADMIN, &multi);
+    r.deliver_code(0);
+    let relayed = env
+        .sent()
+        .into_iter()
+        .find(|s| s.rcpts() == ["ann@customer.example"])
+        .unwrap();
+    assert!(!relayed.raw.contains("Kemp"), "{}", relayed.raw);
+    assert!(relayed.raw.ends_with("--b--\r\n"), "{}", relayed.raw);
+    assert!(
+        env.log()
+            .contains("without the relay-footer (the answer is multipart/mixed"),
+        "{}",
+        env.log()
+    );
+    // The preview shows it under an example answer.
+    let r = env.run(&["template", "preview", "relay-footer", "1"], b"", &[]);
+    r.code(0);
+    assert!(
+        r.stdout
+            .ends_with("(your answer)\n-- \nKemp, for ticket 1 ([issue1])\n"),
+        "{}",
+        r.stdout
+    );
+    // The footer goes to the requester: the admin-only variables are refused.
+    template(&env, "tpl", "relay-footer", "close: {close_address}\n");
+    let r = env.run(&["check"], b"", &[]);
+    r.code(1);
+    assert!(
+        r.stdout
+            .contains("tpl/relay-footer:1: {close_address} is for the admins' templates only"),
+        "{}",
+        r.stdout
+    );
+}
