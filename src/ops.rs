@@ -234,7 +234,7 @@ fn waiting_since(cfg: &Config, data: &[u8]) -> Option<DateTime<Utc>> {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| last.from_line.split(' ').next().unwrap_or("").to_string());
-    if cfg.is_admin(&from) {
+    if cfg.is_admin(&from) || crate::queue::is_any_admin(cfg, &from) {
         return None;
     }
     crate::summary::from_line_date(&last.from_line)

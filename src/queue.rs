@@ -175,6 +175,16 @@ pub fn several(cfg: &Config) -> bool {
     cfg.queues.len() > 1
 }
 
+/// True when `addr` is an admin of any queue (the global admins or a queue's own).
+pub fn is_any_admin(cfg: &Config, addr: &str) -> bool {
+    let addr = addr.trim().to_ascii_lowercase();
+    cfg.admins.contains(&addr)
+        || cfg
+            .queues
+            .iter()
+            .any(|q| q.admins.as_ref().is_some_and(|a| a.contains(&addr)))
+}
+
 /// The queue named `name`.
 pub fn find<'a>(cfg: &'a Config, name: &str) -> Option<&'a Queue> {
     cfg.queues.iter().find(|q| q.name == name)

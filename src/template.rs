@@ -468,6 +468,7 @@ pub fn load_dir(dir: &Path) -> Templates {
     if let Ok(rd) = std::fs::read_dir(dir) {
         let mut strangers: Vec<PathBuf> = rd
             .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter(|e| {
                 let n = e.file_name();
                 let n = n.to_string_lossy();

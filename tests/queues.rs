@@ -193,9 +193,16 @@ fn a_bad_template_falls_back_to_the_built_in_text_and_is_logged() {
         "{}",
         r.stdout
     );
-    // A good file makes check happy again.
+    // A good file makes check happy again; a misspelt file name is pointed out.
     template(&env, "tpl", "ack", "Thanks, {{this}} is ticket {ticket}.\n");
-    env.run(&["check"], b"", &[]).code(0);
+    template(&env, "tpl", "thank_you", "Thanks\n");
+    let r = env.run(&["check"], b"", &[]);
+    r.code(0);
+    assert!(
+        r.stdout.contains("tpl/thank_you is not a template name"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
