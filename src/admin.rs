@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::mbox;
 use crate::notify;
 use crate::route::State;
-use crate::store::{self, LockPolicy, Store};
+use crate::store::{self, Action, LockPolicy, LogLine, Store, Who};
 use crate::summary::{self, Summary};
 use anyhow::{Context as _, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
@@ -273,21 +273,22 @@ impl Admin<'_> {
         if to == State::Closed && self.cfg.notify_on_close {
             results.push(crate::deliver::send_close_notice(&cx, id));
         }
-        let hook_event = if to == State::Closed {
-            "close"
+        let action = if to == State::Closed {
+            Action::Close
         } else {
-            "reopen"
+            Action::Reopen
         };
         results.extend(crate::deliver::run_hooks(
-            &cx, hook_event, id, &self.user, why, &note,
+            &cx, action, id, &self.user, why, &note,
         ));
         if !results.is_empty() {
-            let _ = self.store.log(&format!(
-                "{} ticket={id} action={event} by={} {}",
-                self.now.format("%Y-%m-%dT%H:%M:%SZ"),
-                notify::clean(&self.user),
-                notify::clean(&results.join("; "))
-            ));
+            let _ = self.store.log_event(&LogLine {
+                at: self.now,
+                ticket: id,
+                action,
+                who: Who::User(&self.user),
+                detail: &results.join("; "),
+            });
         }
         Ok(true)
     }

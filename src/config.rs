@@ -3,6 +3,7 @@
 //! `$MAILTIX_STORE` or `./tickets`, the domain is `localhost`, and outgoing mail is
 //! written into `STORE/.mailtix/outbox`.
 
+use crate::store::Action;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -85,9 +86,6 @@ struct RawHook {
     timeout: Option<u64>,
 }
 
-/// Events a hook can follow.
-pub const HOOK_EVENTS: [&str; 5] = ["new", "followup", "reopen", "close", "bounce"];
-
 /// A local-time window, in minutes after midnight: `start` is inside, `end` is not.
 /// `start > end` wraps past midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +126,7 @@ impl Window {
 /// A configured hook.
 #[derive(Debug, Clone)]
 pub struct Hook {
-    pub event: String,
+    pub event: Action,
     pub command: String,
     pub outside: Option<Window>,
     pub timeout_secs: u64,
@@ -274,18 +272,18 @@ impl Config {
         };
         let mut hooks = Vec::new();
         for h in raw.hooks.unwrap_or_default() {
-            if !HOOK_EVENTS.contains(&h.event.as_str()) {
+            let Some(event) = Action::hooked(&h.event) else {
                 return Err(format!(
                     "hooks: event = {:?}: expected one of {}",
                     h.event,
-                    HOOK_EVENTS.join(", ")
+                    Action::HOOKED.map(Action::as_str).join(", ")
                 ));
-            }
+            };
             if h.command.trim().is_empty() {
                 return Err("hooks: command must not be empty".into());
             }
             hooks.push(Hook {
-                event: h.event,
+                event,
                 command: h.command,
                 outside: h
                     .outside

@@ -19,7 +19,7 @@ use crate::mbox;
 use crate::notify::{self, NoticeFacts, NoticeKind};
 use crate::policy::{self, Sender};
 use crate::route::{self, Route, State, Why};
-use crate::store::{AckGrant, LockPolicy, Locked, Store};
+use crate::store::{AckGrant, Action, LockPolicy, Locked, LogLine, Store, Who};
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
 use std::collections::HashMap;
@@ -36,8 +36,7 @@ pub struct EnvelopeInput {
 #[derive(Debug)]
 pub struct Outcome {
     pub ticket: u32,
-    /// new, followup, close, reopen, duplicate, close-refused ...
-    pub action: &'static str,
+    pub action: Action,
     pub detail: String,
 }
 
@@ -61,7 +60,7 @@ pub fn recipient(
     if let Some(r) = given {
         return match address::target_accepted(cfg, &r) {
             Some(t) => Ok((r, t)),
-            None => Err(DeliverError::NotOurs(notify::clean(&r))),
+            None => Err(DeliverError::NotOurs(crate::headers::clean(&r))),
         };
     }
     msg.recipient_candidates
@@ -428,17 +427,16 @@ fn index_thread_key(cx: &Context<'_>, keys: &Keys, committed: &Committed) -> Vec
 
 /// A message deliver accepts and drops: exit 0, one log line, nothing stored or sent.
 fn discard(cx: &Context<'_>, sender: &Sender, rcpt: &str, id: u32, why: &str) -> Outcome {
-    let line = format!(
-        "{} exim={} sender={} rcpt={} ticket={id} action=discarded outcome=0 {why}",
-        cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
-        cx.env.get("MESSAGE_ID").map(String::as_str).unwrap_or("-"),
-        notify::clean(sender.address().unwrap_or("<>")).replace(' ', "_"),
-        notify::clean(rcpt).replace(' ', "_"),
-    );
-    let _ = cx.store.log(&line);
+    let _ = cx.store.log_event(&LogLine {
+        at: cx.now,
+        ticket: id,
+        action: Action::Discarded,
+        who: mail_cause(cx, sender, rcpt),
+        detail: why,
+    });
     Outcome {
         ticket: id,
-        action: "discarded",
+        action: Action::Discarded,
         detail: why.to_string(),
     }
 }
@@ -488,7 +486,7 @@ fn commit_new(
 fn sender_text(sender: &Sender, msg: &Inbound) -> String {
     match &msg.from {
         Some(m) => match &m.name {
-            Some(n) => format!("{} <{}>", notify::clean(n), m.addr),
+            Some(n) => format!("{} <{}>", crate::headers::clean(n), m.addr),
             None => m.addr.clone(),
         },
         None => sender.address().unwrap_or("<>").to_string(),
@@ -555,7 +553,7 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
             ignored += 1;
             continue;
         }
-        let addr = notify::clean(&fl.recipient).replace(' ', "_");
+        let addr = crate::headers::clean(&fl.recipient).replace(' ', "_");
         let line = format!(
             "{} {id} {} {} {addr}",
             cx.now.timestamp(),
@@ -610,15 +608,16 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
         || msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr))
         || policy::from_ourselves(cfg, msg);
     let mut notes: Vec<String> = Vec::new();
-    let (ticket, action, hook): (u32, &'static str, Option<&str>) = match &committed {
-        Committed::Duplicate(id) => (*id, "duplicate", None),
-        Committed::New { id, .. } => (*id, "new", Some("new")),
-        Committed::Appended { id, reopened: true } => (*id, "reopen", Some("reopen")),
-        Committed::Appended { id, .. } => (*id, "followup", Some("followup")),
-        Committed::Closed { id, refused: None } => (*id, "close", Some("close")),
-        Committed::Closed { id, .. } => (*id, "close-refused", None),
-        Committed::Bounce(id) => (*id, "bounce", Some("bounce")),
+    let (ticket, action) = match &committed {
+        Committed::Duplicate(id) => (*id, Action::Duplicate),
+        Committed::New { id, .. } => (*id, Action::New),
+        Committed::Appended { id, reopened: true } => (*id, Action::Reopen),
+        Committed::Appended { id, .. } => (*id, Action::Followup),
+        Committed::Closed { id, refused: None } => (*id, Action::Close),
+        Committed::Closed { id, .. } => (*id, Action::CloseRefused),
+        Committed::Bounce(id) => (*id, Action::Bounce),
     };
+    let hook = Action::HOOKED.contains(&action).then_some(action);
     if let Committed::New {
         previous: Some(old),
         ..
@@ -805,18 +804,24 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
         action,
         detail,
     };
-    let line = format!(
-        "{} exim={} sender={} rcpt={} ticket={} action={} outcome=0 {}",
-        cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
-        cx.env.get("MESSAGE_ID").map(String::as_str).unwrap_or("-"),
-        notify::clean(sender.address().unwrap_or("<>")).replace(' ', "_"),
-        notify::clean(f.rcpt).replace(' ', "_"),
+    let line = LogLine {
+        at: cx.now,
         ticket,
         action,
-        notify::clean(&outcome.detail),
-    );
-    let _ = cx.store.log(&line);
+        who: mail_cause(cx, sender, f.rcpt),
+        detail: &outcome.detail,
+    };
+    let _ = cx.store.log_event(&line);
     outcome
+}
+
+/// The delivery a log line is about.
+fn mail_cause<'a>(cx: &'a Context<'_>, sender: &'a Sender, rcpt: &'a str) -> Who<'a> {
+    Who::Mail {
+        exim: cx.env.get("MESSAGE_ID").map(String::as_str),
+        sender: sender.address().unwrap_or("<>"),
+        rcpt,
+    }
 }
 
 fn sender_plain<'a>(sender: &'a Sender, msg: &'a Inbound) -> &'a str {
@@ -829,7 +834,7 @@ fn sender_plain<'a>(sender: &'a Sender, msg: &'a Inbound) -> &'a str {
 /// Runs the hooks for `event` on ticket `id`; one result line per hook that ran.
 pub fn run_hooks(
     cx: &Context<'_>,
-    event: &str,
+    action: Action,
     id: u32,
     sender: &str,
     subject: &str,
@@ -846,7 +851,7 @@ pub fn run_hooks(
     let local = cx.now.with_timezone(&chrono::Local);
     let minute = chrono::Timelike::hour(&local) * 60 + chrono::Timelike::minute(&local);
     let ev = hooks::Event {
-        name: event,
+        action,
         ticket: id,
         sender,
         subject,
@@ -1003,7 +1008,7 @@ fn send(
             }
             format!("{what} sent")
         }
-        Err(e) => format!("{what} failed: {}", notify::clean(&e)),
+        Err(e) => format!("{what} failed: {}", crate::headers::clean(&e)),
     }
 }
 
@@ -1012,7 +1017,7 @@ fn send_raw(cx: &Context<'_>, ticket: u32, to: &str, bytes: &[u8]) -> Result<(),
     let env = envelope(cx, ticket, &[rcpt]).map_err(|e| format!("not sent: {e}"))?;
     cx.mailer
         .send(&env, bytes)
-        .map_err(|e| format!("sending failed: {}", notify::clean(&e)))
+        .map_err(|e| format!("sending failed: {}", crate::headers::clean(&e)))
 }
 
 #[cfg(test)]

@@ -22,6 +22,16 @@ pub const PREVIOUS_TICKET: &str = "X-Mailtix-Previous-Ticket";
 /// does not count it as mail.
 pub const EVENT: &str = "X-Mailtix-Event";
 
+/// Replaces control characters (CR, LF, tabs, NUL ...) with spaces and collapses runs
+/// of white space: every header value mailtix writes, and every log value, passes here.
+pub fn clean(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The trace block of one stored message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
@@ -43,7 +53,7 @@ impl Trace {
             out.push_str(&format!("{KEY}: <{k}>\n"));
         }
         if let Some(e) = &self.event {
-            out.push_str(&format!("{EVENT}: {}\n", crate::notify::clean(e)));
+            out.push_str(&format!("{EVENT}: {}\n", clean(e)));
         }
         out.into_bytes()
     }

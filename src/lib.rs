@@ -172,7 +172,7 @@ fn load_config(
 }
 
 fn one_line(s: &str) -> String {
-    let s = notify::clean(s);
+    let s = crate::headers::clean(s);
     if s.len() > 900 {
         let mut end = 900;
         while !s.is_char_boundary(end) {

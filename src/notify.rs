@@ -6,6 +6,7 @@
 //! encoded word can never start a header of its own.
 
 use crate::config::Config;
+use crate::headers::clean;
 use crate::inbound::{Inbound, Mailbox};
 use chrono::{DateTime, Utc};
 use lettre::Message;
@@ -39,15 +40,6 @@ impl NoticeKind {
             NoticeKind::RefusedRelay => "relay refused",
         }
     }
-}
-
-/// Replaces control characters (CR, LF, tabs, NUL ...) with spaces and trims.
-pub fn clean(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A Message-ID that is safe to copy into In-Reply-To: printable ASCII, no brackets.

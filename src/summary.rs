@@ -41,7 +41,7 @@ pub fn from_line_date(from_line: &str) -> Option<DateTime<Utc>> {
 /// One line of the summary cache (`.mailtix/summaries`), keyed by the ticket file's
 /// size and modification time: `list` re-reads only tickets whose file changed.
 pub fn cache_line(s: &Summary<'_>, size: u64, mtime_ns: u128) -> String {
-    let clean = |t: &str| crate::notify::clean(t).replace('\t', " ");
+    let clean = |t: &str| crate::headers::clean(t).replace('\t', " ");
     format!(
         "{}\t{}\t{size}\t{mtime_ns}\t{}\t{}\t{}\t{}\t{}\t{}\n",
         s.id,
@@ -137,7 +137,7 @@ pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary<'s
     Ok(Summary {
         id,
         state,
-        subject: Cow::Owned(crate::notify::clean(&subject)),
+        subject: Cow::Owned(crate::headers::clean(&subject)),
         requester: Cow::Owned(requester),
         messages: mail.len(),
         created: Cow::Owned(fmt(created)),

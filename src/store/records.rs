@@ -247,3 +247,144 @@ impl Store {
         write_replace(&self.state_dir().join("summaries"), text.as_bytes())
     }
 }
+
+/// What one line of `.mailtix/log` records; also the events a hook can follow
+/// ([`Action::HOOKED`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    New,
+    Followup,
+    Reopen,
+    Close,
+    CloseRefused,
+    Bounce,
+    Duplicate,
+    Discarded,
+}
+
+impl Action {
+    /// The events a `[[hooks]]` entry can name.
+    pub const HOOKED: [Action; 5] = [
+        Action::New,
+        Action::Followup,
+        Action::Reopen,
+        Action::Close,
+        Action::Bounce,
+    ];
+
+    /// The hookable event named `word` in a config.
+    pub fn hooked(word: &str) -> Option<Action> {
+        Self::HOOKED.into_iter().find(|a| a.as_str() == word)
+    }
+
+    /// The word in the log, in hook configs and in `MAILTIX_EVENT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::New => "new",
+            Action::Followup => "followup",
+            Action::Reopen => "reopen",
+            Action::Close => "close",
+            Action::CloseRefused => "close-refused",
+            Action::Bounce => "bounce",
+            Action::Duplicate => "duplicate",
+            Action::Discarded => "discarded",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of `.mailtix/log`: `TIME exim=ID sender=S rcpt=R ticket=N action=A
+/// outcome=0 DETAIL` for a delivery, `TIME ticket=N action=A by=USER DETAIL` for a
+/// command. Every value is cleaned of control characters; sender and recipient have
+/// no spaces, so the line splits on them.
+pub struct LogLine<'a> {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub ticket: u32,
+    pub action: Action,
+    pub who: Who<'a>,
+    pub detail: &'a str,
+}
+
+/// Who caused a logged event.
+pub enum Who<'a> {
+    /// A delivery: Exim's message id, the envelope sender and recipient.
+    Mail {
+        exim: Option<&'a str>,
+        sender: &'a str,
+        rcpt: &'a str,
+    },
+    /// A command run by this user.
+    User(&'a str),
+}
+
+impl LogLine<'_> {
+    /// The line, without its newline.
+    pub fn render(&self) -> String {
+        let clean = crate::headers::clean;
+        let at = self.at.format("%Y-%m-%dT%H:%M:%SZ");
+        let (ticket, action, detail) = (self.ticket, self.action, clean(self.detail));
+        match self.who {
+            Who::Mail { exim, sender, rcpt } => format!(
+                "{at} exim={} sender={} rcpt={} ticket={ticket} action={action} outcome=0 {detail}",
+                clean(exim.unwrap_or("-")).replace(' ', "_"),
+                clean(sender).replace(' ', "_"),
+                clean(rcpt).replace(' ', "_"),
+            ),
+            Who::User(user) => {
+                format!(
+                    "{at} ticket={ticket} action={action} by={} {detail}",
+                    clean(user)
+                )
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Appends a [`LogLine`] to `.mailtix/log`.
+    pub fn log_event(&self, line: &LogLine<'_>) -> io::Result<()> {
+        self.log(&line.render())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_log_line_has_one_shape_per_cause_and_no_control_characters() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 12, 2, 9, 30, 0).unwrap();
+        let mail = LogLine {
+            at,
+            ticket: 4,
+            action: Action::Close,
+            who: Who::Mail {
+                exim: Some("1abc-0"),
+                sender: "a b@x\x1b[2J",
+                rcpt: "ticket-4-close@x",
+            },
+            detail: "sent\nclose notice",
+        };
+        assert_eq!(
+            mail.render(),
+            "2026-12-02T09:30:00Z exim=1abc-0 sender=a_b@x_[2J rcpt=ticket-4-close@x ticket=4 action=close outcome=0 sent close notice"
+        );
+        let cmd = LogLine {
+            at,
+            ticket: 4,
+            action: Action::Reopen,
+            who: Who::User("ann"),
+            detail: "hook ok",
+        };
+        assert_eq!(
+            cmd.render(),
+            "2026-12-02T09:30:00Z ticket=4 action=reopen by=ann hook ok"
+        );
+    }
+}
