@@ -9,7 +9,7 @@
 
 use crate::address::{self, Target};
 use crate::bounce;
-use crate::config::Config;
+use crate::config::{BounceMode, Config};
 use crate::error::DeliverError;
 use crate::headers::Trace;
 use crate::hooks;
@@ -572,7 +572,7 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
                     fl.severity.as_str(),
                     fl.recipient,
                     fl.status,
-                    if cfg.bounces_enforce {
+                    if cfg.bounce_mode == BounceMode::Enforce {
                         ""
                     } else {
                         ", log mode"
@@ -592,7 +592,7 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
 
 /// Whether mail to `addr` is held back because it bounces (`[bounces] mode = "enforce"`).
 fn bounce_block(cx: &Context<'_>, addr: &str) -> Option<String> {
-    if !cx.cfg.bounces_enforce {
+    if cx.cfg.bounce_mode == BounceMode::Log {
         return None;
     }
     let n = cx.store.hard_bounces(addr, cx.now.timestamp());

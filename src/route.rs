@@ -20,7 +20,8 @@ use crate::error::DeliverError;
 use crate::inbound::Inbound;
 
 /// Whether a ticket file is in the store or in `archived/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     Open,
     Closed,
@@ -32,6 +33,13 @@ impl State {
             State::Open => "open",
             State::Closed => "closed",
         }
+    }
+
+    /// The state named by [`State::as_str`]'s word.
+    pub fn parse(word: &str) -> Option<State> {
+        [State::Open, State::Closed]
+            .into_iter()
+            .find(|s| s.as_str() == word)
     }
 }
 
