@@ -227,8 +227,11 @@ impl Context<'_> {
     fn lock(&self, id: u32) -> Result<Locked, DeliverError> {
         match self.store.lock(id, self.lock_policy()) {
             Ok(Some(l)) => {
-                // Test-only: hold the lock a while, so a test can look at it from outside.
-                if let Some(ms) = self.env.get("MAILTIX_TEST_HOLD_LOCK_MS") {
+                // Test-only, and only in debug builds: hold the lock a while, so a test
+                // can look at it from outside.
+                if cfg!(debug_assertions)
+                    && let Some(ms) = self.env.get("MAILTIX_TEST_HOLD_LOCK_MS")
+                {
                     std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
                 }
                 Ok(l)

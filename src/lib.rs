@@ -238,7 +238,8 @@ fn deliver_inner(
     now: DateTime<Utc>,
     stdin: &mut dyn Read,
 ) -> Result<deliver::Outcome, DeliverError> {
-    if env.contains_key("MAILTIX_TEST_PANIC") {
+    // Test-only, and only in debug builds: the panic path of the exit-code contract.
+    if cfg!(debug_assertions) && env.contains_key("MAILTIX_TEST_PANIC") {
         panic!("MAILTIX_TEST_PANIC is set");
     }
     let cfg = load_config(config, env, cwd).map_err(DeliverError::temp)?;

@@ -62,8 +62,6 @@ enum Attempt {
 /// someone else.
 #[allow(unsafe_code)]
 fn fcntl_lock(file: &File, lock: bool) -> io::Result<bool> {
-    // SAFETY: `flock` is plain old data, fully initialised here, and fcntl(F_SETLK)
-    // only reads it. The fd is valid for the lifetime of `file`.
     let fl = libc::flock {
         l_type: if lock { libc::F_WRLCK } else { libc::F_UNLCK } as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
@@ -71,6 +69,8 @@ fn fcntl_lock(file: &File, lock: bool) -> io::Result<bool> {
         l_len: 0,
         l_pid: 0,
     };
+    // SAFETY: `flock` is plain old data, fully initialised above, and fcntl(F_SETLK)
+    // only reads it. The fd is valid for the lifetime of `file`.
     let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) };
     if rc == 0 {
         return Ok(true);
@@ -119,7 +119,7 @@ fn make_dotlock(dot: &Path, hitching_post: &Path) -> io::Result<()> {
 /// A new ticket made with a hard link whose writer was killed before the unlink has a
 /// second name, `.mailtix/tmp/new.PID`. That name is ours, not someone's hard link:
 /// remove it. True when one was removed.
-pub fn remove_tmp_twin(tmp_dir: &Path, ticket: &fs::Metadata) -> bool {
+pub(super) fn remove_tmp_twin(tmp_dir: &Path, ticket: &fs::Metadata) -> bool {
     let Ok(rd) = fs::read_dir(tmp_dir) else {
         return false;
     };
