@@ -213,14 +213,8 @@ pub fn init(
     store.init().with_context(|| root.display().to_string())?;
     let meta = fs::metadata(root)?;
     write_format(root, CURRENT, &meta)?;
-    for d in [
-        ".mailtix/tmp",
-        ".mailtix/pending",
-        ".mailtix/index",
-        ".mailtix",
-        "archived",
-        "",
-    ] {
+    // Innermost first, the root last: until then nobody else may enter.
+    for d in crate::store::STORE_DIRS.iter().rev().chain([&""]) {
         let p = if d.is_empty() {
             root.to_path_buf()
         } else {

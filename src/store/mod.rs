@@ -705,7 +705,7 @@ impl Store {
 }
 
 /// The directories of a store, under its root, in the order `init` makes them.
-const STORE_DIRS: [&str; 7] = [
+pub const STORE_DIRS: [&str; 7] = [
     "archived",
     ".mailtix",
     ".mailtix/index",
