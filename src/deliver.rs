@@ -19,7 +19,7 @@ use crate::mbox;
 use crate::notify::{self, NoticeFacts, NoticeKind};
 use crate::policy::{self, Sender};
 use crate::route::{self, Route, State, Why};
-use crate::store::{AckGrant, Action, LockPolicy, Locked, LogLine, Store, Who};
+use crate::store::{AckGrant, Action, BounceRecord, LockPolicy, Locked, LogLine, Store, Who};
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
 use std::collections::HashMap;
@@ -556,18 +556,14 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
             ignored += 1;
             continue;
         }
-        let addr = crate::headers::clean(&fl.recipient).replace(' ', "_");
-        let line = format!(
-            "{} {id} {} {} {addr}",
-            cx.now.timestamp(),
-            fl.severity.as_str(),
-            if fl.status.is_empty() {
-                "-"
-            } else {
-                &fl.status
-            },
-        );
-        match cx.store.record_bounce(&addr, &line, cx.now.timestamp()) {
+        let rec = BounceRecord {
+            at: cx.now.timestamp(),
+            ticket: id,
+            severity: fl.severity,
+            status: fl.status.clone(),
+            addr: fl.recipient.trim().to_string(),
+        };
+        match cx.store.record_bounce(&rec, cx.now.timestamp()) {
             Ok(()) => {
                 recorded += 1;
                 out.push(format!(

@@ -46,7 +46,7 @@ mod records;
 use index::index_key;
 pub use lock::Locked;
 use lock::process_alive;
-pub use records::{AckGrant, Action, BOUNCE_KEEP_SECS, LogLine, Who, ack_mailbox};
+pub use records::{AckGrant, Action, BOUNCE_KEEP_SECS, BounceRecord, LogLine, Who, ack_mailbox};
 
 /// Mode of files mailtix creates: the owner and the mail group, nobody else.
 pub const FILE_MODE: u32 = 0o660;

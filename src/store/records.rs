@@ -12,12 +12,75 @@ fn bounce_shard(addr: &str) -> String {
     format!("bounces.d/{:02x}", crate::mbox::fnv1a(a.as_bytes()) & 0xff)
 }
 
+/// One failed recipient of a bounce, as a line of `.mailtix/bounces.d/XX` and of the
+/// `bounces` journal: `UNIXTIME TICKET hard|soft STATUS ADDR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BounceRecord {
+    pub at: i64,
+    pub ticket: u32,
+    pub severity: crate::bounce::Severity,
+    /// The DSN status (`5.1.1`); empty when the report gave none.
+    pub status: String,
+    pub addr: String,
+}
+
+impl BounceRecord {
+    /// The line, without its newline. Status and address have no spaces.
+    pub fn render(&self) -> String {
+        let word = |t: &str| crate::headers::clean(t).replace(' ', "_");
+        let status = if self.status.is_empty() {
+            "-".to_string()
+        } else {
+            word(&self.status)
+        };
+        format!(
+            "{} {} {} {status} {}",
+            self.at,
+            self.ticket,
+            self.severity.as_str(),
+            word(&self.addr)
+        )
+    }
+
+    /// Reads a line back; `None` for anything else.
+    pub fn parse(line: &str) -> Option<BounceRecord> {
+        let mut f = line.split(' ');
+        let at = f.next()?.parse().ok()?;
+        let ticket = crate::address::parse_id(f.next()?)?;
+        let severity = match f.next()? {
+            "hard" => crate::bounce::Severity::Hard,
+            "soft" => crate::bounce::Severity::Soft,
+            _ => return None,
+        };
+        let status = match f.next()? {
+            "-" => String::new(),
+            s => s.to_string(),
+        };
+        let addr = f.next()?.to_string();
+        f.next().is_none().then_some(BounceRecord {
+            at,
+            ticket,
+            severity,
+            status,
+            addr,
+        })
+    }
+
+    /// A hard bounce still counted at `now` ([`BOUNCE_KEEP_SECS`]).
+    fn hard_at(&self, now: i64) -> bool {
+        self.severity == crate::bounce::Severity::Hard && fresh(self.at, now)
+    }
+}
+
+/// True when a record made at `at` is younger than [`BOUNCE_KEEP_SECS`] at `now`.
+fn fresh(at: i64, now: i64) -> bool {
+    now - at < BOUNCE_KEEP_SECS
+}
+
 /// True when a bounce record line is younger than [`BOUNCE_KEEP_SECS`] at `now`.
+/// Lines that do not parse are dropped with the old ones.
 fn bounce_fresh(line: &str, now: i64) -> bool {
-    line.split(' ')
-        .next()
-        .and_then(|t| t.parse::<i64>().ok())
-        .is_some_and(|t| now - t < BOUNCE_KEEP_SECS)
+    BounceRecord::parse(line).is_some_and(|r| fresh(r.at, now))
 }
 
 /// What the acknowledgement caps allow ([`Store::take_ack`]).
@@ -52,15 +115,15 @@ impl Store {
         self.append_line("log", line)
     }
 
-    /// Records one failed recipient of a bounce at `now` (unix seconds): `line` is
-    /// `UNIXTIME TICKET hard|soft STATUS ADDR`, and `addr` its ADDR.
+    /// Records one failed recipient of a bounce at `now` (unix seconds).
     ///
     /// The record that deliver reads is in `.mailtix/bounces.d/XX`, the shard of the
     /// address's hash, which is rewritten without records older than
     /// [`BOUNCE_KEEP_SECS`] (BounceHandler forgets after about 60 days). The same
     /// line also goes to `.mailtix/bounces`, a journal for people that nothing reads
     /// back; it is rotated to `bounces.1` past 1 MiB, so neither grows without bound.
-    pub fn record_bounce(&self, addr: &str, line: &str, now: i64) -> io::Result<()> {
+    pub fn record_bounce(&self, rec: &BounceRecord, now: i64) -> io::Result<()> {
+        let line = rec.render();
         let dir = self.state_dir().join("bounces.d");
         if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
             mkdir(&dir)?;
@@ -71,7 +134,7 @@ impl Store {
                 )));
             }
         }
-        let mut f = self.locked_state_file(&bounce_shard(addr))?;
+        let mut f = self.locked_state_file(&bounce_shard(&rec.addr))?;
         let mut text = String::new();
         f.read_to_string(&mut text)?;
         let mut kept: String = text
@@ -79,7 +142,7 @@ impl Store {
             .filter(|l| bounce_fresh(l, now))
             .map(|l| format!("{l}\n"))
             .collect();
-        kept.push_str(line);
+        kept.push_str(&line);
         kept.push('\n');
         f.set_len(0)?;
         f.seek(SeekFrom::Start(0))?;
@@ -89,7 +152,7 @@ impl Store {
         if fs::symlink_metadata(&journal).is_ok_and(|m| m.is_file() && m.len() > 1024 * 1024) {
             let _ = fs::rename(&journal, self.state_dir().join("bounces.1"));
         }
-        self.append_line("bounces", line)
+        self.append_line("bounces", &line)
     }
 
     /// Hard bounces recorded for `addr` (any case) in the [`BOUNCE_KEEP_SECS`] before
@@ -100,11 +163,8 @@ impl Store {
             return 0;
         };
         text.lines()
-            .filter(|l| bounce_fresh(l, now))
-            .filter(|l| {
-                let f: Vec<&str> = l.split(' ').collect();
-                f.len() >= 5 && f[2] == "hard" && f[4].eq_ignore_ascii_case(addr)
-            })
+            .filter_map(BounceRecord::parse)
+            .filter(|r| r.hard_at(now) && r.addr.eq_ignore_ascii_case(addr.trim()))
             .count() as u32
     }
 
@@ -117,10 +177,9 @@ impl Store {
             let Ok(text) = read_text_nofollow(&e.path()) else {
                 continue;
             };
-            for l in text.lines().filter(|l| bounce_fresh(l, now)) {
-                let f: Vec<&str> = l.split(' ').collect();
-                if f.len() >= 5 && f[2] == "hard" {
-                    *counts.entry(f[4].to_ascii_lowercase()).or_default() += 1;
+            for r in text.lines().filter_map(BounceRecord::parse) {
+                if r.hard_at(now) {
+                    *counts.entry(r.addr.to_ascii_lowercase()).or_default() += 1;
                 }
             }
         }
@@ -356,6 +415,35 @@ impl Store {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_bounce_record_reads_back_as_written_and_nothing_else_does() {
+        let r = BounceRecord {
+            at: 1_796_000_000,
+            ticket: 7,
+            severity: crate::bounce::Severity::Hard,
+            status: String::new(),
+            addr: "Ann Example@x".into(),
+        };
+        let line = r.render();
+        assert_eq!(line, "1796000000 7 hard - Ann_Example@x");
+        let back = BounceRecord::parse(&line).unwrap();
+        assert_eq!(
+            (back.addr.as_str(), back.status.as_str()),
+            ("Ann_Example@x", "")
+        );
+        for bad in [
+            "",
+            "1 7 hard - a@x extra",
+            "x 7 hard - a@x",
+            "1 7 maybe - a@x",
+            "1 0 hard - a@x",
+        ] {
+            assert_eq!(BounceRecord::parse(bad), None, "{bad:?}");
+        }
+        assert!(back.hard_at(r.at + BOUNCE_KEEP_SECS - 1));
+        assert!(!back.hard_at(r.at + BOUNCE_KEEP_SECS));
+    }
 
     #[test]
     fn a_log_line_has_one_shape_per_cause_and_no_control_characters() {
