@@ -17,8 +17,9 @@ use crate::inbound::{self, Inbound, Mailbox};
 use crate::mailer::Mailer;
 use crate::mbox;
 use crate::notify::{self, NoticeFacts, NoticeKind};
+use crate::plan::{self, Committed, Effect};
 use crate::policy::{self, Sender};
-use crate::route::{self, Route, State, Why};
+use crate::route::{self, Route, State};
 use crate::store::{AckGrant, Action, BounceRecord, LockPolicy, Locked, LogLine, Store, Who};
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
@@ -162,7 +163,7 @@ fn message_keys(msg: &Inbound, normalised: &[u8]) -> (Keys, Trace) {
 }
 
 /// Every key a stored message (as `mbox::read` returns it) is indexed by: the same
-/// keys [`message_keys`] gave it on delivery (the copy key first).
+/// keys `message_keys` gave it on delivery (the copy key first).
 pub fn stored_keys(message: &[u8]) -> Vec<String> {
     let Ok(m) = inbound::parse(message) else {
         return Vec::new();
@@ -243,15 +244,6 @@ impl Context<'_> {
             Err(e) => Err(DeliverError::temp(e)),
         }
     }
-}
-
-/// The committed result, before notices.
-enum Committed {
-    New { id: u32, previous: Option<u32> },
-    Appended { id: u32, reopened: bool },
-    Closed { id: u32, refused: Option<String> },
-    Bounce(u32),
-    Duplicate(u32),
 }
 
 /// Files one message. `raw` is stdin, read to the end.
@@ -598,210 +590,101 @@ fn bounce_block(cx: &Context<'_>, addr: &str) -> Option<String> {
     (n >= cx.cfg.bounce_hard_limit).then(|| format!("{addr} has bounced {n} time(s)"))
 }
 
-/// Everything after the commit point: notices, relays, bounce records, hooks, the log.
-/// Nothing here can fail the delivery; problems become notes in the log line.
+/// Everything after the commit point: gathers the facts, asks [`plan::plan`] what to
+/// do, and does it. Nothing here can fail the delivery; problems become notes in the
+/// log line.
 fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcome {
     let cfg = cx.cfg;
     let (msg, sender) = (f.msg, f.sender);
-    let from_admin = sender.address().is_some_and(|a| cfg.is_admin(a))
-        || msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr))
-        || policy::from_ourselves(cfg, msg);
-    let mut notes: Vec<String> = Vec::new();
-    let (ticket, action) = match &committed {
-        Committed::Duplicate(id) => (*id, Action::Duplicate),
-        Committed::New { id, .. } => (*id, Action::New),
-        Committed::Appended { id, reopened: true } => (*id, Action::Reopen),
-        Committed::Appended { id, .. } => (*id, Action::Followup),
-        Committed::Closed { id, refused: None } => (*id, Action::Close),
-        Committed::Closed { id, .. } => (*id, Action::CloseRefused),
-        Committed::Bounce(id) => (*id, Action::Bounce),
-    };
-    let hook = Action::HOOKED.contains(&action).then_some(action);
-    if let Committed::New {
-        previous: Some(old),
-        ..
-    } = committed
-    {
-        notes.push(format!("ticket {old} was closed too long ago to reopen"));
-    }
-    if let Route::Append { why, .. } = f.route {
-        match why {
-            Why::Address | Why::Reply => {}
-            Why::SubjectTag => notes.push("matched by the subject tag".into()),
-            Why::Thread => notes.push("matched by In-Reply-To/References".into()),
-            Why::AlsoAddressed => notes.push("also addressed to the ticket".into()),
-        }
-    }
-    if let Some(a) = &f.automatic {
-        notes.push(format!("automatic: {a}"));
-    }
-    if !matches!(committed, Committed::Duplicate(_))
-        && let Some(other) = f.reused_id.first()
-    {
-        notes.push(format!(
-            "ticket {other} also holds a message with this Message-ID; a duplicate needs the same body too"
-        ));
-    }
-
+    let (ticket, action) = committed.action();
     // Notices run after the commit; a panic in them must not turn into a retry.
-    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let notes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let ack = matches!(committed, Committed::New { .. }).then(|| ack_fact(cx, sender, msg));
+        let facts = plan::Facts {
+            committed: &committed,
+            automatic: f.automatic.as_deref(),
+            from_admin: sender.address().is_some_and(|a| cfg.is_admin(a))
+                || msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr))
+                || policy::from_ourselves(cfg, msg),
+            to_reply_address: matches!(f.target, Target::Reply(..)),
+            why: match f.route {
+                Route::Append { why, .. } => Some(*why),
+                _ => None,
+            },
+            dangling_tag: f.dangling.map(|n| (cfg.subject_tag.as_str(), n)),
+            reused_in: f.reused_id.first().copied(),
+            notify_on_close: cfg.notify_on_close,
+            ack: ack.as_ref(),
+        };
         let mut out = Vec::new();
-        let mut notice: Option<(NoticeKind, Option<String>)> = None;
-        match &committed {
-            Committed::Duplicate(_) => {}
-            Committed::New { id, .. } => {
-                let tag_note = f.dangling.map(|n| {
-                    format!(
-                        "[{}{n}] in the subject named no ticket, so this is a new one",
-                        cfg.subject_tag
-                    )
-                });
-                let mut detail = f
-                    .automatic
-                    .clone()
-                    .map(|a| format!("no acknowledgement: {a}"));
-                match policy::ack_recipient(cfg, sender, msg) {
-                    Ok(to) => {
-                        if let Some(why) = bounce_block(cx, &to.addr) {
-                            out.push(format!("no ack ({why})"));
-                            detail = Some(format!("no acknowledgement: {why}"));
-                        } else {
-                            match cx.store.take_ack(
-                                &to.addr,
-                                cx.now.timestamp(),
-                                cfg.acks_per_sender_per_hour,
-                                cfg.acks_total_per_hour,
-                            ) {
-                                Ok(AckGrant::Taken) => out.push(send(
-                                    cx,
-                                    *id,
-                                    notify::ack_noting(
-                                        cfg,
-                                        *id,
-                                        msg,
-                                        &to,
-                                        cx.now,
-                                        &cx.ids(),
-                                        tag_note.as_deref(),
-                                    ),
-                                    &format!("ack to {}", to.addr),
-                                )),
-                                Ok(full) => {
-                                    let why = match full {
-                                        AckGrant::HourFull(n) => format!(
-                                            "{n} acknowledgements already went out this hour ([acks] total_per_hour)"
-                                        ),
-                                        _ => format!(
-                                            "{} already had {} acknowledgements this hour",
-                                            crate::store::ack_mailbox(&to.addr),
-                                            cfg.acks_per_sender_per_hour
-                                        ),
-                                    };
-                                    out.push(format!("no ack ({why})"));
-                                    detail = Some(format!("no acknowledgement: {why}"));
-                                }
-                                Err(e) => out.push(format!("no ack (ack limit state: {e})")),
-                            }
-                        }
-                    }
-                    Err(why) => out.push(format!("no ack ({why})")),
-                }
-                if let Some(t) = tag_note {
-                    out.push(t.clone());
-                    detail = Some(match detail {
-                        Some(d) => format!("{t}; {d}"),
-                        None => t,
-                    });
-                }
-                notice = Some((NoticeKind::New, detail));
-            }
-            Committed::Appended { id, reopened } => {
-                if *reopened {
-                    notice = Some((NoticeKind::Reopened, None));
-                } else if f.automatic.is_none() && !from_admin {
-                    notice = Some((NoticeKind::Followup, None));
-                }
-                // Only mail to the secret reply address is ever relayed; plain
-                // ticket-N@ mail is filed, whoever it claims to come from.
-                if let Target::Reply(_, token) = f.target {
-                    let reopened = if *reopened {
+        for effect in plan::plan(&facts) {
+            match effect {
+                Effect::Note(n) => out.push(n),
+                Effect::Ack { to, tag_note } => out.push(send(
+                    cx,
+                    ticket,
+                    notify::ack_noting(
+                        cfg,
+                        ticket,
+                        msg,
+                        &to,
+                        cx.now,
+                        &cx.ids(),
+                        tag_note.as_deref(),
+                    ),
+                    &format!("ack to {}", to.addr),
+                )),
+                Effect::Relay {
+                    reopened,
+                    otherwise,
+                } => {
+                    let Target::Reply(_, token) = f.target else {
+                        continue;
+                    };
+                    let reopened = if reopened {
                         "; the ticket was reopened"
                     } else {
                         ""
                     };
-                    match relay_admin_reply(cx, *id, f, token) {
+                    let notice = match relay_admin_reply(cx, ticket, f, token) {
                         Some(Relay::Sent(line)) => {
-                            notice = Some((NoticeKind::Relayed, Some(format!("{line}{reopened}"))));
-                            out.push(line);
+                            out.push(line.clone());
+                            Some((NoticeKind::Relayed, Some(format!("{line}{reopened}"))))
                         }
                         Some(Relay::Refused(why)) => {
                             let line = format!("not relayed: {why}");
-                            notice =
-                                Some((NoticeKind::RefusedRelay, Some(format!("{line}{reopened}"))));
-                            out.push(line);
+                            out.push(line.clone());
+                            Some((NoticeKind::RefusedRelay, Some(format!("{line}{reopened}"))))
                         }
-                        None => {}
+                        None => otherwise,
+                    };
+                    if let Some((kind, detail)) = notice {
+                        out.extend(send_notice(cx, f, ticket, kind, detail.as_deref()));
                     }
                 }
-            }
-            Committed::Closed { id, refused: None } => {
-                if cfg.notify_on_close {
-                    out.push(send_close_notice(cx, *id));
+                Effect::Notice(kind, detail) => {
+                    out.extend(send_notice(cx, f, ticket, kind, detail.as_deref()));
                 }
+                Effect::CloseNotice => out.push(send_close_notice(cx, ticket)),
+                Effect::RecordBounces => out.extend(record_bounces(cx, ticket, f.normalised)),
+                Effect::Hook(action) => out.extend(run_hooks(
+                    cx,
+                    action,
+                    ticket,
+                    sender_plain(sender, msg),
+                    &msg.subject,
+                    f.normalised,
+                )),
             }
-            Committed::Closed {
-                refused: Some(why), ..
-            } => {
-                notice = Some((NoticeKind::RefusedClose, Some(why.clone())));
-                out.push(format!("close refused: {why}"));
-            }
-            Committed::Bounce(id) => out.extend(record_bounces(cx, *id, f.normalised)),
-        }
-        if let Some((kind, detail)) = notice {
-            // Only the start is parsed: enough for a preview, and a MIME bomb stays small.
-            let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
-            let preview = notify::preview(head, 12, 1200);
-            let close_address = close_address(cx, ticket);
-            let reply_address = if cfg.relay_admin_replies {
-                cx.store
-                    .secret()
-                    .ok()
-                    .map(|s| policy::reply_address(cfg, &s, ticket))
-            } else {
-                None
-            };
-            let facts = NoticeFacts {
-                kind,
-                sender: &sender_text(sender, msg),
-                preview: &preview,
-                detail: detail.as_deref(),
-                close_address: &close_address,
-                reply_address: reply_address.as_deref(),
-            };
-            if let Some(built) = notify::admin_notice(cfg, ticket, msg, &facts, cx.now, &cx.ids()) {
-                out.push(send(cx, ticket, built, "notice to admins"));
-            }
-        }
-        if let Some(event) = hook {
-            out.extend(run_hooks(
-                cx,
-                event,
-                ticket,
-                sender_plain(sender, msg),
-                &msg.subject,
-                f.normalised,
-            ));
         }
         out
     }))
     .unwrap_or_else(|_| vec!["building notices failed (internal error); nothing more sent".into()]);
-    notes.extend(sent);
 
-    let detail = notes.join("; ");
     let outcome = Outcome {
         ticket,
         action,
-        detail,
+        detail: notes.join("; "),
     };
     let line = LogLine {
         at: cx.now,
@@ -812,6 +695,70 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
     };
     let _ = cx.store.log_event(&line);
     outcome
+}
+
+/// Whether the submitter of a new ticket gets an acknowledgement: who it would go to,
+/// then the bounce record, then the caps. Taking the allowance counts it, so this runs
+/// only for a new ticket.
+fn ack_fact(cx: &Context<'_>, sender: &Sender, msg: &Inbound) -> plan::Ack {
+    let cfg = cx.cfg;
+    let to = match policy::ack_recipient(cfg, sender, msg) {
+        Ok(to) => to,
+        Err(why) => return plan::Ack::NotWanted(why),
+    };
+    if let Some(why) = bounce_block(cx, &to.addr) {
+        return plan::Ack::HeldBack(why);
+    }
+    match cx.store.take_ack(
+        &to.addr,
+        cx.now.timestamp(),
+        cfg.acks_per_sender_per_hour,
+        cfg.acks_total_per_hour,
+    ) {
+        Ok(AckGrant::Taken) => plan::Ack::Granted(to),
+        Ok(AckGrant::HourFull(n)) => plan::Ack::HeldBack(format!(
+            "{n} acknowledgements already went out this hour ([acks] total_per_hour)"
+        )),
+        Ok(AckGrant::AddressFull(_)) => plan::Ack::HeldBack(format!(
+            "{} already had {} acknowledgements this hour",
+            crate::store::ack_mailbox(&to.addr),
+            cfg.acks_per_sender_per_hour
+        )),
+        Err(e) => plan::Ack::Failed(e.to_string()),
+    }
+}
+
+/// The notice to the admins about ticket `id`, with a preview of the mail.
+fn send_notice(
+    cx: &Context<'_>,
+    f: &Facts<'_>,
+    id: u32,
+    kind: NoticeKind,
+    detail: Option<&str>,
+) -> Option<String> {
+    let cfg = cx.cfg;
+    // Only the start is parsed: enough for a preview, and a MIME bomb stays small.
+    let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
+    let preview = notify::preview(head, 12, 1200);
+    let close_address = close_address(cx, id);
+    let reply_address = if cfg.relay_admin_replies {
+        cx.store
+            .secret()
+            .ok()
+            .map(|s| policy::reply_address(cfg, &s, id))
+    } else {
+        None
+    };
+    let facts = NoticeFacts {
+        kind,
+        sender: &sender_text(f.sender, f.msg),
+        preview: &preview,
+        detail,
+        close_address: &close_address,
+        reply_address: reply_address.as_deref(),
+    };
+    let built = notify::admin_notice(cfg, id, f.msg, &facts, cx.now, &cx.ids())?;
+    Some(send(cx, id, built, "notice to admins"))
 }
 
 /// The delivery a log line is about.
