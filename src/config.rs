@@ -3,6 +3,7 @@
 //! `$MAILTIX_STORE` or `./tickets`, the domain is `localhost`, and outgoing mail is
 //! written into `STORE/.mailtix/outbox`.
 
+use crate::store::Action;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -59,11 +60,21 @@ struct RawConfig {
     queues: Option<Vec<crate::queue::RawQueue>>,
 }
 
+/// What recorded bounces do (`[bounces] mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BounceMode {
+    /// An address past `hard_limit` hard bounces gets no more acknowledgements.
+    #[default]
+    Enforce,
+    /// Bounces are only recorded.
+    Log,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBounces {
-    /// "enforce" (stop acknowledging addresses that bounce) or "log" (only record).
-    mode: Option<String>,
+    mode: Option<BounceMode>,
     /// Hard bounces after which an address gets no more acknowledgements.
     hard_limit: Option<u32>,
 }
@@ -89,9 +100,6 @@ struct RawHook {
     /// Seconds before the hook is killed.
     timeout: Option<u64>,
 }
-
-/// Events a hook can follow.
-pub const HOOK_EVENTS: [&str; 5] = ["new", "followup", "reopen", "close", "bounce"];
 
 /// A local-time window, in minutes after midnight: `start` is inside, `end` is not.
 /// `start > end` wraps past midnight.
@@ -133,7 +141,7 @@ impl Window {
 /// A configured hook.
 #[derive(Debug, Clone)]
 pub struct Hook {
-    pub event: String,
+    pub event: Action,
     pub command: String,
     pub outside: Option<Window>,
     pub timeout_secs: u64,
@@ -185,8 +193,7 @@ pub struct Config {
     pub relay_per_hour: u32,
     pub reopen_within_days: Option<u32>,
     pub notify_on_close: bool,
-    /// false: `[bounces] mode = "log"`, bounces are only recorded.
-    pub bounces_enforce: bool,
+    pub bounce_mode: BounceMode,
     pub bounce_hard_limit: u32,
     pub acks_per_sender_per_hour: u32,
     /// Acknowledgements the store sends in one clock hour, to everyone together.
@@ -278,29 +285,20 @@ impl Config {
             }
         };
         let bounces = raw.bounces.unwrap_or_default();
-        let bounces_enforce = match bounces.mode.as_deref().unwrap_or("enforce") {
-            "enforce" => true,
-            "log" => false,
-            other => {
-                return Err(format!(
-                    "bounces.mode = {other:?}: expected \"enforce\" or \"log\""
-                ));
-            }
-        };
         let mut hooks = Vec::new();
         for h in raw.hooks.unwrap_or_default() {
-            if !HOOK_EVENTS.contains(&h.event.as_str()) {
+            let Some(event) = Action::hooked(&h.event) else {
                 return Err(format!(
                     "hooks: event = {:?}: expected one of {}",
                     h.event,
-                    HOOK_EVENTS.join(", ")
+                    Action::HOOKED.map(Action::as_str).join(", ")
                 ));
-            }
+            };
             if h.command.trim().is_empty() {
                 return Err("hooks: command must not be empty".into());
             }
             hooks.push(Hook {
-                event: h.event,
+                event,
                 command: h.command,
                 outside: h
                     .outside
@@ -337,7 +335,7 @@ impl Config {
             relay_per_hour: raw.relay_per_hour.unwrap_or(20),
             reopen_within_days: raw.reopen_within_days,
             notify_on_close: raw.notify_on_close.unwrap_or(false),
-            bounces_enforce,
+            bounce_mode: bounces.mode.unwrap_or_default(),
             bounce_hard_limit: bounces.hard_limit.unwrap_or(1).max(1),
             acks_per_sender_per_hour: raw
                 .acks
@@ -602,7 +600,7 @@ mod tests {
         let ok = "[[hooks]]\nevent = \"new\"\ncommand = \"/bin/true\"\noutside = \"10:00-17:00\"\n[bounces]\nmode = \"log\"\nhard_limit = 2\n[acks]\nper_sender_per_hour = 3\n";
         let c = Config::parse(ok, Path::new("/"), None).unwrap();
         assert_eq!(c.hooks.len(), 1);
-        assert!(!c.bounces_enforce);
+        assert_eq!(c.bounce_mode, BounceMode::Log);
         assert_eq!(c.bounce_hard_limit, 2);
         assert_eq!(c.acks_per_sender_per_hour, 3);
         let t = Config::parse("[acks]\ntotal_per_hour = 7", Path::new("/"), None).unwrap();
@@ -618,7 +616,11 @@ mod tests {
             assert!(Config::parse(bad, Path::new("/"), None).is_err(), "{bad}");
         }
         let d = Config::parse("", Path::new("/"), None).unwrap();
-        assert!(d.bounces_enforce && d.bounce_hard_limit == 1 && d.acks_per_sender_per_hour == 5);
+        assert!(
+            d.bounce_mode == BounceMode::Enforce
+                && d.bounce_hard_limit == 1
+                && d.acks_per_sender_per_hour == 5
+        );
         assert_eq!(d.acks_total_per_hour, 100);
         assert!(!d.relay_admin_replies && !d.notify_on_close && d.reopen_within_days.is_none());
         assert_eq!(d.relay_per_hour, 20);

@@ -9,7 +9,7 @@
 
 use crate::address::{self, Target};
 use crate::bounce;
-use crate::config::Config;
+use crate::config::{BounceMode, Config};
 use crate::error::DeliverError;
 use crate::headers::Trace;
 use crate::hooks;
@@ -17,9 +17,10 @@ use crate::inbound::{self, Inbound, Mailbox};
 use crate::mailer::Mailer;
 use crate::mbox;
 use crate::notify::{self, NoticeFacts, NoticeKind};
+use crate::plan::{self, Committed, Effect};
 use crate::policy::{self, Sender};
-use crate::route::{self, Route, State, Why};
-use crate::store::{AckGrant, LockPolicy, Locked, Store};
+use crate::route::{self, Route, State};
+use crate::store::{AckGrant, Action, BounceRecord, LockPolicy, Locked, LogLine, Store, Who};
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
 use std::collections::HashMap;
@@ -36,8 +37,7 @@ pub struct EnvelopeInput {
 #[derive(Debug)]
 pub struct Outcome {
     pub ticket: u32,
-    /// new, followup, close, reopen, duplicate, close-refused ...
-    pub action: &'static str,
+    pub action: Action,
     pub detail: String,
 }
 
@@ -61,7 +61,7 @@ pub fn recipient(
     if let Some(r) = given {
         return match address::target_accepted(cfg, &r) {
             Some(t) => Ok((r, t)),
-            None => Err(DeliverError::NotOurs(notify::clean(&r))),
+            None => Err(DeliverError::NotOurs(crate::headers::clean(&r))),
         };
     }
     msg.recipient_candidates
@@ -163,7 +163,7 @@ fn message_keys(msg: &Inbound, normalised: &[u8]) -> (Keys, Trace) {
 }
 
 /// Every key a stored message (as `mbox::read` returns it) is indexed by: the same
-/// keys [`message_keys`] gave it on delivery (the copy key first).
+/// keys `message_keys` gave it on delivery (the copy key first).
 pub fn stored_keys(message: &[u8]) -> Vec<String> {
     let Ok(m) = inbound::parse(message) else {
         return Vec::new();
@@ -228,8 +228,11 @@ impl Context<'_> {
     fn lock(&self, id: u32) -> Result<Locked, DeliverError> {
         match self.store.lock(id, self.lock_policy()) {
             Ok(Some(l)) => {
-                // Test-only: hold the lock a while, so a test can look at it from outside.
-                if let Some(ms) = self.env.get("MAILTIX_TEST_HOLD_LOCK_MS") {
+                // Test-only, and only in debug builds: hold the lock a while, so a test
+                // can look at it from outside.
+                if cfg!(debug_assertions)
+                    && let Some(ms) = self.env.get("MAILTIX_TEST_HOLD_LOCK_MS")
+                {
                     std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
                 }
                 Ok(l)
@@ -241,15 +244,6 @@ impl Context<'_> {
             Err(e) => Err(DeliverError::temp(e)),
         }
     }
-}
-
-/// The committed result, before notices.
-enum Committed {
-    New { id: u32, previous: Option<u32> },
-    Appended { id: u32, reopened: bool },
-    Closed { id: u32, refused: Option<String> },
-    Bounce(u32),
-    Duplicate(u32),
 }
 
 /// Files one message. `raw` is stdin, read to the end.
@@ -451,17 +445,16 @@ fn index_thread_key(cx: &Context<'_>, keys: &Keys, committed: &Committed) -> Vec
 
 /// A message deliver accepts and drops: exit 0, one log line, nothing stored or sent.
 fn discard(cx: &Context<'_>, sender: &Sender, rcpt: &str, id: u32, why: &str) -> Outcome {
-    let line = format!(
-        "{} exim={} sender={} rcpt={} ticket={id} action=discarded outcome=0 {why}",
-        cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
-        cx.env.get("MESSAGE_ID").map(String::as_str).unwrap_or("-"),
-        notify::clean(sender.address().unwrap_or("<>")).replace(' ', "_"),
-        notify::clean(rcpt).replace(' ', "_"),
-    );
-    let _ = cx.store.log(&line);
+    let _ = cx.store.log_event(&LogLine {
+        at: cx.now,
+        ticket: id,
+        action: Action::Discarded,
+        who: mail_cause(cx, sender, rcpt),
+        detail: why,
+    });
     Outcome {
         ticket: id,
-        action: "discarded",
+        action: Action::Discarded,
         detail: why.to_string(),
     }
 }
@@ -511,7 +504,7 @@ fn commit_new(
 fn sender_text(sender: &Sender, msg: &Inbound) -> String {
     match &msg.from {
         Some(m) => match &m.name {
-            Some(n) => format!("{} <{}>", notify::clean(n), m.addr),
+            Some(n) => format!("{} <{}>", crate::headers::clean(n), m.addr),
             None => m.addr.clone(),
         },
         None => sender.address().unwrap_or("<>").to_string(),
@@ -578,18 +571,14 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
             ignored += 1;
             continue;
         }
-        let addr = notify::clean(&fl.recipient).replace(' ', "_");
-        let line = format!(
-            "{} {id} {} {} {addr}",
-            cx.now.timestamp(),
-            fl.severity.as_str(),
-            if fl.status.is_empty() {
-                "-"
-            } else {
-                &fl.status
-            },
-        );
-        match cx.store.record_bounce(&addr, &line, cx.now.timestamp()) {
+        let rec = BounceRecord {
+            at: cx.now.timestamp(),
+            ticket: id,
+            severity: fl.severity,
+            status: fl.status.clone(),
+            addr: fl.recipient.trim().to_string(),
+        };
+        match cx.store.record_bounce(&rec, cx.now.timestamp()) {
             Ok(()) => {
                 recorded += 1;
                 out.push(format!(
@@ -597,7 +586,7 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
                     fl.severity.as_str(),
                     fl.recipient,
                     fl.status,
-                    if cfg.bounces_enforce {
+                    if cfg.bounce_mode == BounceMode::Enforce {
                         ""
                     } else {
                         ", log mode"
@@ -617,255 +606,216 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
 
 /// Whether mail to `addr` is held back because it bounces (`[bounces] mode = "enforce"`).
 fn bounce_block(cx: &Context<'_>, addr: &str) -> Option<String> {
-    if !cx.cfg.bounces_enforce {
+    if cx.cfg.bounce_mode == BounceMode::Log {
         return None;
     }
     let n = cx.store.hard_bounces(addr, cx.now.timestamp());
     (n >= cx.cfg.bounce_hard_limit).then(|| format!("{addr} has bounced {n} time(s)"))
 }
 
-/// Everything after the commit point: notices, relays, bounce records, hooks, the log.
-/// Nothing here can fail the delivery; problems become notes in the log line.
+/// Everything after the commit point: gathers the facts, asks [`plan::plan`] what to
+/// do, and does it. Nothing here can fail the delivery; problems become notes in the
+/// log line.
 fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcome {
     let cfg = cx.cfg;
     let (msg, sender) = (f.msg, f.sender);
-    let from_admin = sender.address().is_some_and(|a| cfg.is_admin(a))
-        || msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr))
-        || policy::from_ourselves(cfg, msg);
-    let mut notes: Vec<String> = Vec::new();
-    let (ticket, action, hook): (u32, &'static str, Option<&str>) = match &committed {
-        Committed::Duplicate(id) => (*id, "duplicate", None),
-        Committed::New { id, .. } => (*id, "new", Some("new")),
-        Committed::Appended { id, reopened: true } => (*id, "reopen", Some("reopen")),
-        Committed::Appended { id, .. } => (*id, "followup", Some("followup")),
-        Committed::Closed { id, refused: None } => (*id, "close", Some("close")),
-        Committed::Closed { id, .. } => (*id, "close-refused", None),
-        Committed::Bounce(id) => (*id, "bounce", Some("bounce")),
-    };
-    if let Committed::New {
-        previous: Some(old),
-        ..
-    } = committed
-    {
-        notes.push(format!("ticket {old} was closed too long ago to reopen"));
-    }
-    if let Route::Append { why, .. } = f.route {
-        match why {
-            Why::Address | Why::Reply => {}
-            Why::SubjectTag => notes.push("matched by the subject tag".into()),
-            Why::Thread => notes.push("matched by In-Reply-To/References".into()),
-            Why::AlsoAddressed => notes.push("also addressed to the ticket".into()),
-        }
-    }
-    if let Some(a) = &f.automatic {
-        notes.push(format!("automatic: {a}"));
-    }
-    if !matches!(committed, Committed::Duplicate(_))
-        && let Some(other) = f.reused_id.first()
-    {
-        notes.push(format!(
-            "ticket {other} also holds a message with this Message-ID; a duplicate needs the same body too"
-        ));
-    }
-
+    let (ticket, action) = committed.action();
     // Notices run after the commit; a panic in them must not turn into a retry.
-    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let notes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let ack = matches!(committed, Committed::New { .. }).then(|| ack_fact(cx, sender, msg));
+        let facts = plan::Facts {
+            committed: &committed,
+            automatic: f.automatic.as_deref(),
+            from_admin: sender.address().is_some_and(|a| cfg.is_admin(a))
+                || msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr))
+                || policy::from_ourselves(cfg, msg),
+            to_reply_address: matches!(f.target, Target::Reply(..)),
+            why: match f.route {
+                Route::Append { why, .. } => Some(*why),
+                _ => None,
+            },
+            dangling_tag: f.dangling.map(|n| (cfg.subject_tag.as_str(), n)),
+            reused_in: f.reused_id.first().copied(),
+            notify_on_close: cfg.notify_on_close,
+            ack: ack.as_ref(),
+        };
         let mut out = Vec::new();
-        let mut notice: Option<(NoticeKind, Option<String>)> = None;
-        match &committed {
-            Committed::Duplicate(_) => {}
-            Committed::New { id, .. } => {
-                let tag_note = f.dangling.map(|n| {
-                    format!(
-                        "[{}{n}] in the subject named no ticket, so this is a new one",
-                        cfg.subject_tag
-                    )
-                });
-                let mut detail = f
-                    .automatic
-                    .clone()
-                    .map(|a| format!("no acknowledgement: {a}"));
-                match policy::ack_recipient(cfg, sender, msg) {
-                    Ok(to) => {
-                        if let Some(why) = bounce_block(cx, &to.addr) {
-                            out.push(format!("no ack ({why})"));
-                            detail = Some(format!("no acknowledgement: {why}"));
-                        } else {
-                            match cx.store.take_ack(
-                                &to.addr,
-                                cx.now.timestamp(),
-                                cfg.acks_per_sender_per_hour,
-                                cfg.acks_total_per_hour,
-                            ) {
-                                Ok(AckGrant::Taken) => {
-                                    out.extend(notify::template_fallback(
-                                        cfg,
-                                        crate::template::Name::Ack,
-                                    ));
-                                    let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
-                                    out.push(send(
-                                        cx,
-                                        *id,
-                                        notify::ack_quoting(
-                                            cfg,
-                                            *id,
-                                            msg,
-                                            &to,
-                                            cx.now,
-                                            &cx.ids(),
-                                            tag_note.as_deref(),
-                                            &notify::preview(head, 5, 600),
-                                        ),
-                                        &format!("ack to {}", to.addr),
-                                    ))
-                                }
-                                Ok(full) => {
-                                    let why = match full {
-                                        AckGrant::HourFull(n) => format!(
-                                            "{n} acknowledgements already went out this hour ([acks] total_per_hour)"
-                                        ),
-                                        _ => format!(
-                                            "{} already had {} acknowledgements this hour",
-                                            crate::store::ack_mailbox(&to.addr),
-                                            cfg.acks_per_sender_per_hour
-                                        ),
-                                    };
-                                    out.push(format!("no ack ({why})"));
-                                    detail = Some(format!("no acknowledgement: {why}"));
-                                }
-                                Err(e) => out.push(format!("no ack (ack limit state: {e})")),
-                            }
-                        }
-                    }
-                    Err(why) => out.push(format!("no ack ({why})")),
+        for effect in plan::plan(&facts) {
+            match effect {
+                Effect::Note(n) => out.push(n),
+                Effect::Ack { to, tag_note } => {
+                    out.extend(notify::template_fallback(cfg, crate::template::Name::Ack));
+                    let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
+                    out.push(send(
+                        cx,
+                        ticket,
+                        notify::ack_quoting(
+                            cfg,
+                            ticket,
+                            msg,
+                            &to,
+                            cx.now,
+                            &cx.ids(),
+                            tag_note.as_deref(),
+                            &notify::preview(head, 5, 600),
+                        ),
+                        &format!("ack to {}", to.addr),
+                    ))
                 }
-                if let Some(t) = tag_note {
-                    out.push(t.clone());
-                    detail = Some(match detail {
-                        Some(d) => format!("{t}; {d}"),
-                        None => t,
-                    });
-                }
-                notice = Some((NoticeKind::New, detail));
-            }
-            Committed::Appended { id, reopened } => {
-                if *reopened {
-                    notice = Some((NoticeKind::Reopened, None));
-                } else if f.automatic.is_none() && !from_admin {
-                    notice = Some((NoticeKind::Followup, None));
-                }
-                // Only mail to the secret reply address is ever relayed; plain
-                // ticket-N@ mail is filed, whoever it claims to come from.
-                if let Target::Reply(_, token) = f.target {
-                    let reopened = if *reopened {
+                Effect::Relay {
+                    reopened,
+                    otherwise,
+                } => {
+                    let Target::Reply(_, token) = f.target else {
+                        continue;
+                    };
+                    let reopened = if reopened {
                         "; the ticket was reopened"
                     } else {
                         ""
                     };
-                    match relay_admin_reply(cx, *id, f, token) {
+                    let notice = match relay_admin_reply(cx, ticket, f, token) {
                         Some(Relay::Sent(line)) => {
-                            notice = Some((NoticeKind::Relayed, Some(format!("{line}{reopened}"))));
-                            out.push(line);
+                            out.push(line.clone());
+                            Some((NoticeKind::Relayed, Some(format!("{line}{reopened}"))))
                         }
                         Some(Relay::Refused(why)) => {
                             let line = format!("not relayed: {why}");
-                            notice =
-                                Some((NoticeKind::RefusedRelay, Some(format!("{line}{reopened}"))));
-                            out.push(line);
+                            out.push(line.clone());
+                            Some((NoticeKind::RefusedRelay, Some(format!("{line}{reopened}"))))
                         }
-                        None => {}
+                        None => otherwise,
+                    };
+                    if let Some((kind, detail)) = notice {
+                        out.extend(send_notice(cx, f, ticket, kind, detail.as_deref()));
                     }
                 }
-            }
-            Committed::Closed { id, refused: None } => {
-                if cfg.notify_on_close {
-                    out.push(send_close_notice(cx, *id));
+                Effect::Notice(kind, detail) => {
+                    out.extend(send_notice(cx, f, ticket, kind, detail.as_deref()));
                 }
+                Effect::CloseNotice => out.push(send_close_notice(cx, ticket)),
+                Effect::RecordBounces => out.extend(record_bounces(cx, ticket, f.normalised)),
+                Effect::Hook(action) => out.extend(run_hooks(
+                    cx,
+                    action,
+                    ticket,
+                    sender_plain(sender, msg),
+                    &msg.subject,
+                    f.normalised,
+                )),
             }
-            Committed::Closed {
-                refused: Some(why), ..
-            } => {
-                notice = Some((NoticeKind::RefusedClose, Some(why.clone())));
-                out.push(format!("close refused: {why}"));
-            }
-            Committed::Bounce(id) => out.extend(record_bounces(cx, *id, f.normalised)),
-        }
-        if let Some((kind, detail)) = notice {
-            // Only the start is parsed: enough for a preview, and a MIME bomb stays small.
-            let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
-            let preview = notify::preview(head, 12, 1200);
-            let close_address = close_address(cx, ticket);
-            let reply_address = if cfg.relay_admin_replies {
-                cx.store
-                    .secret()
-                    .ok()
-                    .map(|s| policy::reply_address(cfg, &s, ticket))
-            } else {
-                None
-            };
-            let requester = match &committed {
-                Committed::New { .. } => msg
-                    .reply_to
-                    .as_ref()
-                    .or(msg.from.as_ref())
-                    .map(|m| m.addr.clone()),
-                _ => crate::queue::requester(cx.store, ticket),
-            }
-            .unwrap_or_default();
-            let facts = NoticeFacts {
-                kind,
-                sender: &sender_text(sender, msg),
-                preview: &preview,
-                detail: detail.as_deref(),
-                close_address: &close_address,
-                reply_address: reply_address.as_deref(),
-                requester: &requester,
-            };
-            out.extend(notify::template_fallback(
-                cfg,
-                if kind == NoticeKind::RefusedClose {
-                    crate::template::Name::RefusedClose
-                } else {
-                    crate::template::Name::Notice
-                },
-            ));
-            if let Some(built) = notify::admin_notice(cfg, ticket, msg, &facts, cx.now, &cx.ids()) {
-                out.push(send(cx, ticket, built, "notice to admins"));
-            }
-        }
-        if let Some(event) = hook {
-            out.extend(run_hooks(
-                cx,
-                event,
-                ticket,
-                sender_plain(sender, msg),
-                &msg.subject,
-                f.normalised,
-            ));
         }
         out
     }))
     .unwrap_or_else(|_| vec!["building notices failed (internal error); nothing more sent".into()]);
-    notes.extend(sent);
 
-    let detail = notes.join("; ");
     let outcome = Outcome {
         ticket,
         action,
-        detail,
+        detail: notes.join("; "),
     };
-    let line = format!(
-        "{} exim={} sender={} rcpt={} ticket={} action={} outcome=0 {}",
-        cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
-        cx.env.get("MESSAGE_ID").map(String::as_str).unwrap_or("-"),
-        notify::clean(sender.address().unwrap_or("<>")).replace(' ', "_"),
-        notify::clean(f.rcpt).replace(' ', "_"),
+    let line = LogLine {
+        at: cx.now,
         ticket,
         action,
-        notify::clean(&outcome.detail),
-    );
-    let _ = cx.store.log(&line);
+        who: mail_cause(cx, sender, f.rcpt),
+        detail: &outcome.detail,
+    };
+    let _ = cx.store.log_event(&line);
     outcome
+}
+
+/// Whether the submitter of a new ticket gets an acknowledgement: who it would go to,
+/// then the bounce record, then the caps. Taking the allowance counts it, so this runs
+/// only for a new ticket.
+fn ack_fact(cx: &Context<'_>, sender: &Sender, msg: &Inbound) -> plan::Ack {
+    let cfg = cx.cfg;
+    let to = match policy::ack_recipient(cfg, sender, msg) {
+        Ok(to) => to,
+        Err(why) => return plan::Ack::NotWanted(why),
+    };
+    if let Some(why) = bounce_block(cx, &to.addr) {
+        return plan::Ack::HeldBack(why);
+    }
+    match cx.store.take_ack(
+        &to.addr,
+        cx.now.timestamp(),
+        cfg.acks_per_sender_per_hour,
+        cfg.acks_total_per_hour,
+    ) {
+        Ok(AckGrant::Taken) => plan::Ack::Granted(to),
+        Ok(AckGrant::HourFull(n)) => plan::Ack::HeldBack(format!(
+            "{n} acknowledgements already went out this hour ([acks] total_per_hour)"
+        )),
+        Ok(AckGrant::AddressFull(_)) => plan::Ack::HeldBack(format!(
+            "{} already had {} acknowledgements this hour",
+            crate::store::ack_mailbox(&to.addr),
+            cfg.acks_per_sender_per_hour
+        )),
+        Err(e) => plan::Ack::Failed(e.to_string()),
+    }
+}
+
+/// The notice to the admins about ticket `id`, with a preview of the mail.
+fn send_notice(
+    cx: &Context<'_>,
+    f: &Facts<'_>,
+    id: u32,
+    kind: NoticeKind,
+    detail: Option<&str>,
+) -> Option<String> {
+    let cfg = cx.cfg;
+    // Only the start is parsed: enough for a preview, and a MIME bomb stays small.
+    let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
+    let preview = notify::preview(head, 12, 1200);
+    let close_address = close_address(cx, id);
+    let reply_address = if cfg.relay_admin_replies {
+        cx.store
+            .secret()
+            .ok()
+            .map(|s| policy::reply_address(cfg, &s, id))
+    } else {
+        None
+    };
+    let requester = match f.route {
+        Route::New => f
+            .msg
+            .reply_to
+            .as_ref()
+            .or(f.msg.from.as_ref())
+            .map(|m| m.addr.clone()),
+        _ => crate::queue::requester(cx.store, id),
+    }
+    .unwrap_or_default();
+    let facts = NoticeFacts {
+        kind,
+        sender: &sender_text(f.sender, f.msg),
+        preview: &preview,
+        detail,
+        close_address: &close_address,
+        reply_address: reply_address.as_deref(),
+        requester: &requester,
+    };
+    let built = notify::admin_notice(cfg, id, f.msg, &facts, cx.now, &cx.ids())?;
+    let sent = send(cx, id, built, "notice to admins");
+    let name = if kind == NoticeKind::RefusedClose {
+        crate::template::Name::RefusedClose
+    } else {
+        crate::template::Name::Notice
+    };
+    Some(match notify::template_fallback(cfg, name) {
+        Some(why) => format!("{why}; {sent}"),
+        None => sent,
+    })
+}
+
+/// The delivery a log line is about.
+fn mail_cause<'a>(cx: &'a Context<'_>, sender: &'a Sender, rcpt: &'a str) -> Who<'a> {
+    Who::Mail {
+        exim: cx.env.get("MESSAGE_ID").map(String::as_str),
+        sender: sender.address().unwrap_or("<>"),
+        rcpt,
+    }
 }
 
 fn sender_plain<'a>(sender: &'a Sender, msg: &'a Inbound) -> &'a str {
@@ -878,7 +828,7 @@ fn sender_plain<'a>(sender: &'a Sender, msg: &'a Inbound) -> &'a str {
 /// Runs the hooks for `event` on ticket `id`; one result line per hook that ran.
 pub fn run_hooks(
     cx: &Context<'_>,
-    event: &str,
+    action: Action,
     id: u32,
     sender: &str,
     subject: &str,
@@ -895,7 +845,7 @@ pub fn run_hooks(
     let local = cx.now.with_timezone(&chrono::Local);
     let minute = chrono::Timelike::hour(&local) * 60 + chrono::Timelike::minute(&local);
     let ev = hooks::Event {
-        name: event,
+        action,
         ticket: id,
         sender,
         subject,
@@ -996,19 +946,16 @@ pub fn send_close_notice(cx: &Context<'_>, id: u32) -> String {
     if let Some(why) = bounce_block(cx, &to.addr) {
         return format!("no close notice ({why})");
     }
-    if let Some(why) = notify::template_fallback(cx.cfg, crate::template::Name::Close) {
-        let _ = cx.store.log(&format!(
-            "{} ticket={id} {}",
-            cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
-            notify::clean(&why)
-        ));
-    }
-    send(
+    let sent = send(
         cx,
         id,
         notify::close_notice(cx.cfg, id, &first, &to, cx.now, &cx.ids()),
         &format!("close notice to {}", to.addr),
-    )
+    );
+    match notify::template_fallback(cx.cfg, crate::template::Name::Close) {
+        Some(why) => format!("{why}; {sent}"),
+        None => sent,
+    }
 }
 
 /// The close address the admin should use for ticket `id`.
@@ -1065,7 +1012,7 @@ fn send(
             }
             format!("{what} sent")
         }
-        Err(e) => format!("{what} failed: {}", notify::clean(&e)),
+        Err(e) => format!("{what} failed: {}", crate::headers::clean(&e)),
     }
 }
 
@@ -1074,7 +1021,7 @@ fn send_raw(cx: &Context<'_>, ticket: u32, to: &str, bytes: &[u8]) -> Result<(),
     let env = envelope(cx, ticket, &[rcpt]).map_err(|e| format!("not sent: {e}"))?;
     cx.mailer
         .send(&env, bytes)
-        .map_err(|e| format!("sending failed: {}", notify::clean(&e)))
+        .map_err(|e| format!("sending failed: {}", crate::headers::clean(&e)))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! The trace headers deliver writes at the top of a stored message, each with its one
-//! writer and its one reader. Pure.
+//! Every header mailtix writes and reads back, each with its one writer and its one
+//! reader: the trace block at the top of a stored message, the loop marker on mail
+//! mailtix sends, and our own Message-IDs. Also [`clean`], which every header value
+//! and log value passes through. Pure.
 //!
 //! ```text
 //! X-Mailtix-Previous-Ticket: 4        this mail reached closed ticket 4 too late to reopen it
@@ -26,6 +28,50 @@ pub const EVENT: &str = "X-Mailtix-Event";
 /// ticket opened through a queue's address, and on the note of `mailtix move`.
 pub const QUEUE: &str = "X-Mailtix-Queue";
 
+/// Replaces control characters (CR, LF, tabs, NUL ...) with spaces and collapses runs
+/// of white space: every header value mailtix writes, and every log value, passes here.
+pub fn clean(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Marks mail mailtix sends, with our domain as its value: mail that comes back with
+/// it is our own, and is never answered ([`crate::inbound`] reads it).
+pub const LOOP: &str = "X-Mailtix-Loop";
+
+/// Our Message-ID for mail about ticket `id`: `mailtix.N.KIND.UNIQUE.MAC@DOMAIN`, so
+/// that replies to it thread back into the ticket even when the index does not know
+/// it (after a `reindex`, say). `mac` signs `N` and `KIND.UNIQUE`
+/// ([`crate::policy::message_id_mac`]); [`own_message_ticket`] reads it back.
+pub fn own_message_id(domain: &str, id: u32, kind: &str, unique: &str, secret: &[u8]) -> String {
+    let signed = format!("{kind}.{unique}");
+    let mac = crate::policy::message_id_mac(secret, id, &signed);
+    format!("mailtix.{id}.{signed}.{mac}@{domain}")
+}
+
+/// The Message-ID of a note mailtix files in ticket `id`. Notes are never sent, so
+/// nothing replies to them: it has no MAC, and is found only through the index.
+pub fn note_message_id(domain: &str, id: u32, unique: &str) -> String {
+    format!("mailtix.{id}.note.{unique}@{domain}")
+}
+
+/// The ticket of one of [`own_message_id`]'s ids whose MAC verifies under `key`.
+/// Anyone can write `mailtix.N.…@DOMAIN` into References; without the MAC such an id
+/// (or a note's, or an old one without a MAC) counts only if the index knows it.
+pub fn own_message_ticket(domain: &str, key: &[u8], message_id: &str) -> Option<u32> {
+    let (local, at) = message_id.rsplit_once('@')?;
+    if !at.eq_ignore_ascii_case(domain) {
+        return None;
+    }
+    let (n, rest) = local.strip_prefix("mailtix.")?.split_once('.')?;
+    let id = address::parse_id(n)?;
+    let (signed, mac) = rest.rsplit_once('.')?;
+    crate::policy::message_id_mac_matches(key, id, signed, mac).then_some(id)
+}
+
 /// The trace block of one stored message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
@@ -49,10 +95,10 @@ impl Trace {
             out.push_str(&format!("{KEY}: <{k}>\n"));
         }
         if let Some(e) = &self.event {
-            out.push_str(&format!("{EVENT}: {}\n", crate::notify::clean(e)));
+            out.push_str(&format!("{EVENT}: {}\n", clean(e)));
         }
         if let Some(q) = &self.queue {
-            out.push_str(&format!("{QUEUE}: {}\n", crate::notify::clean(q)));
+            out.push_str(&format!("{QUEUE}: {}\n", crate::headers::clean(q)));
         }
         out.into_bytes()
     }
@@ -88,6 +134,19 @@ impl Trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_message_ids_read_back_only_with_their_mac_and_domain() {
+        let id = own_message_id("example.org", 12, "ack", "u1", b"k");
+        assert!(id.starts_with("mailtix.12.ack.u1."), "{id}");
+        assert_eq!(own_message_ticket("Example.ORG", b"k", &id), Some(12));
+        assert_eq!(own_message_ticket("example.org", b"other", &id), None);
+        assert_eq!(own_message_ticket("example.net", b"k", &id), None);
+        let forged = id.replacen("mailtix.12.", "mailtix.13.", 1);
+        assert_eq!(own_message_ticket("example.org", b"k", &forged), None);
+        let note = note_message_id("example.org", 12, "u2");
+        assert_eq!(own_message_ticket("example.org", b"k", &note), None);
+    }
 
     #[test]
     fn the_reader_takes_the_whole_block_in_any_order() {

@@ -12,11 +12,17 @@
 //!   inbound.rs   header facts (Message-ID, threading, From, loop signs)   pure
 //!   address.rs   which of our addresses, strict ticket ids                 pure
 //!   route.rs     which ticket: the routing rules, table-tested            pure
-//!   mbox.rs      the mboxrd entry (From_ line, quoting, state headers)    pure
-//!   headers.rs   the trace headers in front of a stored message           pure
-//!   store.rs     lock (fcntl + dotlock), append, fsync, create, rename   the only fs module
+//!   mbox.rs      the mboxrd entry (From_ line, quoting, trace block)      pure
+//!   headers.rs   every header we write and read back: trace block, loop
+//!                marker, our Message-IDs; clean()                         pure
+//!   store/       the only fs module for tickets and .mailtix/:
+//!     mod.rs       layout, new tickets, counter, secret, safety checks
+//!     lock.rs      fcntl + dotlock, append with crash repair, move
+//!     index.rs     Message-ID -> ticket shards, the route lookups
+//!     records.rs   bounce records, ack and relay allowances, the log line
 //!   ── commit point: the message is on disk ──
-//!   policy.rs    who gets an ack, who may close, VERP, close/reply tokens pure
+//!   plan.rs      what goes out for each outcome, table-tested             pure
+//!   policy.rs    who gets an ack, who may close, VERP, tokens and MACs    pure
 //!   notify.rs    acknowledgement, admin notice, close notice, relay       pure
 //!   bounce.rs    reading the bounces of ~75 MTAs; hard or soft as sisimai pure
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender
@@ -31,11 +37,10 @@
 //! ops.rs      man pages, completions and ticket ids for the package; selftest,
 //!             check --nagios and metrics, which only read the live store
 //! ```
-//! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
-//! secret) is written only by store.rs, and all of it but the secret can be rebuilt;
-//! the one exception is `format`, the store's format number, which format.rs owns.
-//! A route is decided in [`route::route`].
-//!
+//! A route is decided in [`route::route`]; what is sent for it in [`plan::plan`]. Each
+//! file of `STORE/.mailtix/` is listed, with the module that writes and reads it, in
+//! [`store`]'s documentation; all of it but `secret` and `format` can be rebuilt or lost.
+
 //! ## The exit-code contract of `deliver`
 //! | code | when | Exim |
 //! |---|---|---|
@@ -68,6 +73,7 @@ pub mod mailer;
 pub mod mbox;
 pub mod notify;
 pub mod ops;
+pub mod plan;
 pub mod policy;
 pub mod queue;
 pub mod route;
@@ -176,7 +182,7 @@ fn load_config(
 }
 
 fn one_line(s: &str) -> String {
-    let s = notify::clean(s);
+    let s = crate::headers::clean(s);
     if s.len() > 900 {
         let mut end = 900;
         while !s.is_char_boundary(end) {
@@ -242,7 +248,8 @@ fn deliver_inner(
     now: DateTime<Utc>,
     stdin: &mut dyn Read,
 ) -> Result<deliver::Outcome, DeliverError> {
-    if env.contains_key("MAILTIX_TEST_PANIC") {
+    // Test-only, and only in debug builds: the panic path of the exit-code contract.
+    if cfg!(debug_assertions) && env.contains_key("MAILTIX_TEST_PANIC") {
         panic!("MAILTIX_TEST_PANIC is set");
     }
     let cfg = load_config(config, env, cwd).map_err(DeliverError::temp)?;

@@ -6,15 +6,13 @@
 //! encoded word can never start a header of its own.
 
 use crate::config::Config;
+use crate::headers::clean;
 use crate::inbound::{Inbound, Mailbox};
 use crate::template::{self, Name};
 use chrono::{DateTime, Utc};
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox as LMailbox, header::ContentType};
-
-/// Name of the loop marker on every mail mailtix sends.
-pub const LOOP_HEADER: &str = "X-Mailtix-Loop";
 
 /// What kind of admin notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,15 +40,6 @@ impl NoticeKind {
     }
 }
 
-/// Replaces control characters (CR, LF, tabs, NUL ...) with spaces and trims.
-pub fn clean(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// A Message-ID that is safe to copy into In-Reply-To: printable ASCII, no brackets.
 fn safe_id(id: &str) -> Option<&str> {
     let ok = !id.is_empty()
@@ -69,14 +58,9 @@ pub struct Ids {
     pub secret: Vec<u8>,
 }
 
-/// Our Message-ID for a mail about ticket `id`: `mailtix.N.KIND.UNIQUE.MAC@DOMAIN`, so
-/// that replies to it thread back into the ticket even when the index does not know
-/// it (after a `reindex`, say). The MAC ([`crate::policy::message_id_mac`]) makes the
-/// id unforgeable: `route` trusts only an id whose MAC verifies.
+/// Our Message-ID for a mail about ticket `id` ([`crate::headers::own_message_id`]).
 pub fn message_id(cfg: &Config, id: u32, kind: &str, ids: &Ids) -> String {
-    let signed = format!("{kind}.{}", ids.unique);
-    let mac = crate::policy::message_id_mac(&ids.secret, id, &signed);
-    format!("mailtix.{id}.{signed}.{mac}@{}", cfg.domain)
+    crate::headers::own_message_id(&cfg.domain, id, kind, &ids.unique, &ids.secret)
 }
 
 /// The longest Subject (in characters) copied from incoming mail into mail we send.
@@ -237,7 +221,7 @@ impl<'a> Common<'a> {
             .message_id(Some(format!("<{}>", self.message_id)))
             .raw_header(header("Auto-Submitted", auto))
             .raw_header(header("X-Auto-Response-Suppress", "All"))
-            .raw_header(header(LOOP_HEADER, &self.cfg.domain));
+            .raw_header(header(crate::headers::LOOP, &self.cfg.domain));
         if let Some(mid) = self.in_reply_to.message_id.as_deref().and_then(safe_id) {
             let mut refs: Vec<String> = self
                 .in_reply_to
@@ -461,10 +445,9 @@ pub fn note_in_queue(
     unique: &str,
     queue: Option<&str>,
 ) -> Vec<u8> {
-    // Notes are never sent, so nothing replies to them: their ids need no MAC and are
-    // found through the index.
     let msg = format!(
-        "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <mailtix.{id}.note.{unique}@{domain}>\nAuto-Submitted: auto-generated\n\n{text}\n",
+        "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <{mid}>\nAuto-Submitted: auto-generated\n\n{text}\n",
+        mid = crate::headers::note_message_id(&cfg.domain, id, unique),
         domain = cfg.domain,
         to = cfg.ticket_address(id),
         date = now.to_rfc2822(),
@@ -571,7 +554,7 @@ pub fn relay(
         )))
         .date(now.into())
         .message_id(Some(format!("<{mid}>")))
-        .raw_header(header(LOOP_HEADER, &cfg.domain));
+        .raw_header(header(crate::headers::LOOP, &cfg.domain));
     if let Some(irt) = admin_mail.in_reply_to.iter().find_map(|i| safe_id(i)) {
         b = b.in_reply_to(format!("<{irt}>"));
     }

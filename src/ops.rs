@@ -302,7 +302,7 @@ pub fn run_nagios(io: crate::Inputs<'_>, config: Option<&Path>, a: &CheckArgs) -
             }
         }
     };
-    let _ = writeln!(stdout, "{}", crate::notify::clean(&line));
+    let _ = writeln!(stdout, "{}", crate::headers::clean(&line));
     let _ = stdout.flush();
     code
 }

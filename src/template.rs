@@ -316,7 +316,7 @@ fn unknown(name: Name, var: &str) -> String {
     } else {
         format!(
             "unknown variable {{{}}} ({} may use {allowed}; write {{{{ for a literal brace)",
-            crate::notify::clean(var),
+            crate::headers::clean(var),
             name.as_str()
         )
     }
@@ -564,7 +564,7 @@ pub fn preview(
                 .unwrap_or_else(|| format!("admin@{}", cfg.domain));
             let answer = format!(
                 "From: {admin_addr}\nSubject: Re: {}\nMessage-ID: <preview.{id}@{}>\n\n(your answer)\n",
-                notify::clean(&msg.subject),
+                crate::headers::clean(&msg.subject),
                 cfg.domain
             );
             let parsed = crate::inbound::parse(answer.as_bytes())
@@ -605,7 +605,7 @@ pub fn preview(
                 .map(|s| crate::policy::reply_address(&cfg, &s, id));
             let sender = match &msg.from {
                 Some(m) => match &m.name {
-                    Some(n) => format!("{} <{}>", notify::clean(n), m.addr),
+                    Some(n) => format!("{} <{}>", crate::headers::clean(n), m.addr),
                     None => m.addr.clone(),
                 },
                 None => to.addr.clone(),

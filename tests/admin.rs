@@ -333,3 +333,35 @@ fn list_follows_changes_to_cached_tickets() {
     fs::write(env.store.join(".mailtix/summaries"), "nonsense\n1\topen\n").unwrap();
     assert_eq!(count(&env, &["list", "--all", "--json"]).len(), 2);
 }
+
+#[test]
+fn a_close_is_logged_as_close_by_mail_and_by_command() {
+    let env = Env::with_config(
+        "[[hooks]]\nevent = \"close\"\ncommand = \"true\"\n[[hooks]]\nevent = \"reopen\"\ncommand = \"true\"\n",
+    );
+    for n in 1..=2 {
+        env.deliver(
+            "support@example.org",
+            "ann@customer.example",
+            &mail("ann@customer.example", "x", &format!("lg{n}@x"), "", "b\n"),
+        )
+        .deliver_code(0);
+    }
+    env.deliver(
+        "ticket-1-close@example.org",
+        ADMIN,
+        &mail(ADMIN, "done", "lgc@x", "", "fixed\n"),
+    )
+    .deliver_code(0);
+    env.run(&["close", "2"], b"", &[]).code(0);
+    env.run(&["reopen", "2"], b"", &[]).code(0);
+    let log = env.log();
+    let action = |ticket: u32, by: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!(" ticket={ticket} ")) && l.contains(by))
+            .filter_map(|l| l.split(" action=").nth(1)?.split(' ').next())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(action(1, " exim="), ["new", "close"], "{log}");
+    assert_eq!(action(2, " by="), ["close", "reopen"], "{log}");
+}

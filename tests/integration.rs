@@ -1,5 +1,8 @@
 //! All integration tests, one binary (as ripgrep and just do).
 
+// The support module shares its helpers with the test modules through `pub`.
+#![allow(unreachable_pub)]
+
 mod support;
 
 mod admin;
