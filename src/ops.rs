@@ -569,6 +569,25 @@ fn selftest_in(
     table.insert("store".into(), store.display().to_string().into());
     table.insert("domain".into(), cfg.domain.clone().into());
     table.remove("hooks");
+    // Template directories as the live config resolves them (it may name them
+    // relative to its own directory, which the temporary config is not in).
+    if let Some(d) = &cfg.templates_dir {
+        table.insert("templates_dir".into(), d.display().to_string().into());
+    }
+    if let Some(toml::Value::Array(queues)) = table.get_mut("queues") {
+        for q in queues.iter_mut().filter_map(toml::Value::as_table_mut) {
+            let name = q
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .map(str::to_ascii_lowercase);
+            let dir = name
+                .and_then(|n| crate::queue::find(cfg, n.trim()))
+                .and_then(|q| q.templates_dir.as_ref());
+            if let Some(d) = dir {
+                q.insert("templates_dir".into(), d.display().to_string().into());
+            }
+        }
+    }
     let mut mail = toml::Table::new();
     mail.insert("transport".into(), "file".into());
     mail.insert("outbox".into(), outbox.display().to_string().into());
