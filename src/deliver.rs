@@ -645,7 +645,17 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                 Effect::Note(n) => out.push(n),
                 Effect::Ack { to, tag_note } => {
                     out.extend(notify::template_fallback(cfg, crate::template::Name::Ack));
-                    let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
+                    // The quote costs a MIME parse: only for a template that shows it.
+                    let quote = if notify::template_uses(
+                        cfg,
+                        crate::template::Name::Ack,
+                        crate::template::BUILTIN_ACK,
+                        "quote",
+                    ) {
+                        notify::preview(&f.normalised[..f.normalised.len().min(256 * 1024)], 5, 600)
+                    } else {
+                        String::new()
+                    };
                     out.push(send(
                         cx,
                         ticket,
@@ -657,7 +667,7 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                             cx.now,
                             &cx.ids(),
                             tag_note.as_deref(),
-                            &notify::preview(head, 5, 600),
+                            &quote,
                         ),
                         &format!("ack to {}", to.addr),
                     ))
@@ -777,7 +787,16 @@ fn send_notice(
     } else {
         None
     };
+    let name = if kind == NoticeKind::RefusedClose {
+        crate::template::Name::RefusedClose
+    } else {
+        crate::template::Name::Notice
+    };
+    // Reading the requester of an existing ticket costs a read of its start: only for
+    // a template that shows it (the built-in notice does not).
+    let wanted = notify::template_uses(cfg, name, crate::template::BUILTIN_NOTICE, "requester");
     let requester = match f.route {
+        _ if !wanted => None,
         Route::New => f
             .msg
             .reply_to
@@ -798,11 +817,6 @@ fn send_notice(
     };
     let built = notify::admin_notice(cfg, id, f.msg, &facts, cx.now, &cx.ids())?;
     let sent = send(cx, id, built, "notice to admins");
-    let name = if kind == NoticeKind::RefusedClose {
-        crate::template::Name::RefusedClose
-    } else {
-        crate::template::Name::Notice
-    };
     Some(match notify::template_fallback(cfg, name) {
         Some(why) => format!("{why}; {sent}"),
         None => sent,

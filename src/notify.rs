@@ -341,6 +341,11 @@ fn template_body(
     t.render(&value)
 }
 
+/// True when the template `name` that goes out (the file, else `builtin`) uses `var`.
+pub fn template_uses(cfg: &Config, name: Name, builtin: &str, var: &str) -> bool {
+    template::pick(&cfg.templates, name, builtin).0.uses(var)
+}
+
 /// Why the file for template `name` was refused, so that deliver logs that the
 /// built-in text went out instead.
 pub fn template_fallback(cfg: &Config, name: Name) -> Option<String> {

@@ -259,6 +259,15 @@ impl Template {
         Ok(Template { lines })
     }
 
+    /// True when the template names variable `var` (deliver skips the work of
+    /// values nobody uses: the quote of an ack, the requester of a follow-up's notice).
+    pub fn uses(&self, var: &str) -> bool {
+        self.lines
+            .iter()
+            .flatten()
+            .any(|p| matches!(p, Piece::Var(v) if *v == var))
+    }
+
     /// The body: every variable replaced by `value(name)`, in one pass. A line whose
     /// variables all come out empty is left out, and then two empty lines in a row
     /// become one. The body ends with a newline.
