@@ -275,7 +275,7 @@ pub fn deliver(
     cx.store.check_safe().map_err(DeliverError::temp)?;
     if let Target::Bounce(id, mac) = &target {
         let secret = cx.store.secret().map_err(DeliverError::temp)?;
-        if !policy::bounce_mac_matches(&secret, *id, mac) {
+        if !crate::token::bounce_mac_matches(&secret, *id, mac) {
             // Anyone can send to a bounce address; a bounce of the refusal would go to
             // a sender that is usually forged. Dropped, with one log line.
             return Ok(discard(
@@ -827,7 +827,7 @@ fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>, token: &str) -> O
         Ok(s) => s,
         Err(e) => return Some(Relay::Refused(format!("the secret is unreadable: {e}"))),
     };
-    if !policy::reply_token_matches(&secret, id, token) {
+    if !crate::token::reply_token_matches(&secret, id, token) {
         return Some(Relay::Refused("the reply address has a wrong token".into()));
     }
     if !cfg.relay_admin_replies || f.automatic.is_some() {
@@ -906,7 +906,11 @@ pub fn close_address(cx: &Context<'_>, id: u32) -> String {
     let base = format!("{}{id}{}", cfg.ticket_prefix, cfg.close_suffix);
     if cfg.close_token {
         match cx.store.secret() {
-            Ok(s) => format!("{base}-{}@{}", policy::close_token(&s, id), cfg.domain),
+            Ok(s) => format!(
+                "{base}-{}@{}",
+                crate::token::close_token(&s, id),
+                cfg.domain
+            ),
             Err(_) => format!("{base}-TOKEN@{} (the secret is unreadable)", cfg.domain),
         }
     } else {

@@ -78,6 +78,7 @@ pub mod store;
 pub mod summary;
 pub mod term;
 pub mod thread;
+mod token;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
