@@ -2,28 +2,9 @@
 
 use crate::address;
 use crate::config::Config;
+use crate::envelope::Sender;
 use crate::inbound::{Inbound, Mailbox};
 use crate::token::{self, token_matches};
-
-/// The envelope sender as Exim gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sender {
-    /// A non-empty return path.
-    Address(String),
-    /// `SENDER` was set and empty: the mail is a bounce.
-    Null,
-    /// Nobody said (a message piped by hand without a Return-Path).
-    Unknown,
-}
-
-impl Sender {
-    pub fn address(&self) -> Option<&str> {
-        match self {
-            Sender::Address(a) => Some(a),
-            _ => None,
-        }
-    }
-}
 
 /// Local parts that belong to machines, not people (RFC 3834 §2 and common practice):
 /// `post_master` (Verizon's), list servers' `*-admin` (fml), and the no-reply family
