@@ -43,7 +43,7 @@
 //! A route is decided in [`route::route`]; what is sent for it in [`plan::plan`]. Each
 //! file of `STORE/.mailtix/` is listed, with the module that writes and reads it, in
 //! [`store`]'s documentation; all of it but `secret` and `format` can be rebuilt or lost.
-
+//!
 //! ## The exit-code contract of `deliver`
 //! | code | when | Exim |
 //! |---|---|---|
