@@ -646,4 +646,137 @@ mod tests {
         assert_ne!(a, key(b"Message-ID: <b@x>\n\nbody\n"));
         assert!(a.starts_with("a@x body="), "{a}");
     }
+
+    /// In-process deliveries: a store in a temp directory, a fixed clock and a mailer
+    /// that keeps what it is given.
+    mod in_process {
+        use super::super::*;
+        use crate::config::Config;
+        use crate::mailer::Mailer;
+        use crate::store::Store;
+        use chrono::{DateTime, TimeZone, Utc};
+        use lettre::address::Envelope;
+        use std::cell::RefCell;
+        use std::collections::HashMap;
+
+        #[derive(Default)]
+        struct Kept(RefCell<Vec<(Vec<String>, String)>>);
+
+        impl Mailer for Kept {
+            fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), String> {
+                let to = envelope.to().iter().map(|a| a.to_string()).collect();
+                let text = String::from_utf8_lossy(message).into_owned();
+                self.0.borrow_mut().push((to, text));
+                Ok(())
+            }
+        }
+
+        struct Desk {
+            _dir: tempfile::TempDir,
+            cfg: Config,
+            store: Store,
+            mailer: Kept,
+            env: HashMap<String, String>,
+            now: DateTime<Utc>,
+        }
+
+        impl Desk {
+            fn new() -> Desk {
+                let dir = tempfile::tempdir().unwrap();
+                let cfg = Config::parse(
+                    "store = \"s\"\ndomain = \"example.org\"\nadmins = [\"boss@admin.example\"]\n",
+                    dir.path(),
+                    None,
+                )
+                .unwrap();
+                std::fs::create_dir(&cfg.store).unwrap();
+                let store = Store::new(&cfg.store);
+                Desk {
+                    _dir: dir,
+                    store,
+                    cfg,
+                    mailer: Kept::default(),
+                    env: HashMap::new(),
+                    now: Utc.with_ymd_and_hms(2026, 12, 2, 9, 30, 0).unwrap(),
+                }
+            }
+
+            fn deliver(&self, rcpt: &str, from: &str, text: &str) -> Outcome {
+                let cx = Context {
+                    cfg: &self.cfg,
+                    store: &self.store,
+                    mailer: &self.mailer,
+                    env: &self.env,
+                    now: self.now,
+                };
+                let input = EnvelopeInput {
+                    recipient: Some(rcpt.into()),
+                    sender: Some(from.into()),
+                };
+                deliver(&cx, &input, text.as_bytes().to_vec()).unwrap()
+            }
+
+            /// Who each sent mail went to, in order.
+            fn sent_to(&self) -> Vec<String> {
+                self.mailer
+                    .0
+                    .borrow()
+                    .iter()
+                    .map(|(to, _)| to.join(","))
+                    .collect()
+            }
+        }
+
+        const ANN: &str = "From: Ann <ann@customer.example>\nTo: support@example.org\nSubject: The printer\nMessage-ID: <p1@customer.example>\n\nIt is on fire.\n";
+
+        #[test]
+        fn a_new_ticket_sends_one_ack_and_one_notice_dated_by_the_clock() {
+            let d = Desk::new();
+            let o = d.deliver("support@example.org", "ann@customer.example", ANN);
+            assert_eq!((o.ticket, o.action), (1, Action::New));
+            assert_eq!(d.sent_to(), ["ann@customer.example", "boss@admin.example"]);
+            let kept = d.mailer.0.borrow();
+            let ack = &kept[0].1;
+            assert!(
+                ack.contains("Date: Wed, 02 Dec 2026 09:30:00 +0000\r\n"),
+                "{ack}"
+            );
+            assert!(ack.contains("Reply-To: ticket-1@example.org\r\n"), "{ack}");
+            assert!(ack.contains("Auto-Submitted: auto-replied\r\n"), "{ack}");
+            assert!(
+                String::from_utf8_lossy(&d.store.read(1, State::Open).unwrap())
+                    .contains("It is on fire.")
+            );
+        }
+
+        #[test]
+        fn exims_retry_of_a_stored_message_sends_nothing_more() {
+            let d = Desk::new();
+            d.deliver("support@example.org", "ann@customer.example", ANN);
+            let again = d.deliver("support@example.org", "ann@customer.example", ANN);
+            assert_eq!((again.ticket, again.action), (1, Action::Duplicate));
+            assert_eq!(d.sent_to().len(), 2, "{:?}", d.sent_to());
+            assert_eq!(d.store.ids(State::Open), [1]);
+        }
+
+        #[test]
+        fn a_follow_up_tells_the_admins_and_an_admins_answer_tells_nobody() {
+            let d = Desk::new();
+            d.deliver("support@example.org", "ann@customer.example", ANN);
+            let more = "From: ann@customer.example\nSubject: Re: The printer\nMessage-ID: <p2@customer.example>\n\nStill burning.\n";
+            let o = d.deliver("ticket-1@example.org", "ann@customer.example", more);
+            assert_eq!(o.action, Action::Followup);
+            let answer = "From: boss@admin.example\nSubject: Re: The printer\nMessage-ID: <a1@admin.example>\n\nOn my way.\n";
+            let o = d.deliver("ticket-1@example.org", "boss@admin.example", answer);
+            assert_eq!(o.action, Action::Followup);
+            assert_eq!(
+                d.sent_to(),
+                [
+                    "ann@customer.example",
+                    "boss@admin.example",
+                    "boss@admin.example"
+                ]
+            );
+        }
+    }
 }
