@@ -293,14 +293,14 @@ impl Admin<'_> {
         };
         let mut results = Vec::new();
         if to == State::Closed && self.cfg.notify_on_close {
-            results.push(crate::deliver::send_close_notice(&cx, id));
+            results.push(crate::outbound::send_close_notice(&cx, id));
         }
         let action = if to == State::Closed {
             Action::Close
         } else {
             Action::Reopen
         };
-        results.extend(crate::deliver::run_hooks(
+        results.extend(crate::outbound::run_hooks(
             &cx, action, id, &self.user, why, &note,
         ));
         if !results.is_empty() {

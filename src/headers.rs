@@ -45,10 +45,10 @@ pub const LOOP: &str = "X-Mailtix-Loop";
 /// Our Message-ID for mail about ticket `id`: `mailtix.N.KIND.UNIQUE.MAC@DOMAIN`, so
 /// that replies to it thread back into the ticket even when the index does not know
 /// it (after a `reindex`, say). `mac` signs `N` and `KIND.UNIQUE`
-/// ([`crate::policy::message_id_mac`]); [`own_message_ticket`] reads it back.
+/// ([`crate::token::message_id_mac`]); [`own_message_ticket`] reads it back.
 pub fn own_message_id(domain: &str, id: u32, kind: &str, unique: &str, secret: &[u8]) -> String {
     let signed = format!("{kind}.{unique}");
-    let mac = crate::policy::message_id_mac(secret, id, &signed);
+    let mac = crate::token::message_id_mac(secret, id, &signed);
     format!("mailtix.{id}.{signed}.{mac}@{domain}")
 }
 
@@ -69,7 +69,7 @@ pub fn own_message_ticket(domain: &str, key: &[u8], message_id: &str) -> Option<
     let (n, rest) = local.strip_prefix("mailtix.")?.split_once('.')?;
     let id = address::parse_id(n)?;
     let (signed, mac) = rest.rsplit_once('.')?;
-    crate::policy::message_id_mac_matches(key, id, signed, mac).then_some(id)
+    crate::token::message_id_mac_matches(key, id, signed, mac).then_some(id)
 }
 
 /// The trace block of one stored message.

@@ -9,6 +9,7 @@
 //! main.rs     args, env, stdin, clock ─────────────► lib::run
 //! lib.rs      parse the CLI, load the config, catch panics, pick the exit code
 //! deliver.rs  the shell for one message:
+//!   envelope.rs  envelope recipient and sender (flag, Exim's env, headers) pure
 //!   inbound.rs   header facts (Message-ID, threading, From, loop signs)   pure
 //!   address.rs   which of our addresses, strict ticket ids                 pure
 //!   route.rs     which ticket: the routing rules, table-tested            pure
@@ -22,9 +23,13 @@
 //!     records.rs   bounce records, ack and relay allowances, the log line
 //!   ── commit point: the message is on disk ──
 //!   plan.rs      what goes out for each outcome, table-tested             pure
-//!   policy.rs    who gets an ack, who may close, VERP, tokens and MACs    pure
+//!   policy.rs    who gets an ack, who may close, the VERP and reply addresses pure
+//!   token.rs     the HMAC tokens and MACs of addresses and Message-IDs    pure
 //!   notify.rs    acknowledgement, admin notice, close notice, relay       pure
 //!   bounce.rs    reading the bounces of ~75 MTAs; hard or soft as sisimai pure
+//!   outbound.rs  sends notices, close notices, relays and runs hooks, each
+//!                with its envelope and a result line for the log (also used
+//!                by close and reopen)
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
@@ -40,7 +45,7 @@
 //! A route is decided in [`route::route`]; what is sent for it in [`plan::plan`]. Each
 //! file of `STORE/.mailtix/` is listed, with the module that writes and reads it, in
 //! [`store`]'s documentation; all of it but `secret` and `format` can be rebuilt or lost.
-
+//!
 //! ## The exit-code contract of `deliver`
 //! | code | when | Exim |
 //! |---|---|---|
@@ -64,6 +69,7 @@ pub mod bounce;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+mod envelope;
 pub mod error;
 pub mod format;
 pub mod headers;
@@ -73,6 +79,7 @@ pub mod mailer;
 pub mod mbox;
 pub mod notify;
 pub mod ops;
+mod outbound;
 pub mod plan;
 pub mod policy;
 pub mod queue;
@@ -82,6 +89,7 @@ pub mod summary;
 pub mod template;
 pub mod term;
 pub mod thread;
+mod token;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;

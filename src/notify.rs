@@ -766,7 +766,7 @@ mod tests {
         );
         assert!(h.contains("Auto-Submitted: auto-replied\r\n"), "{h}");
         assert!(h.contains("X-Mailtix-Loop: example.org\r\n"), "{h}");
-        let mac = crate::policy::message_id_mac(b"k", 12, "ack.u1");
+        let mac = crate::token::message_id_mac(b"k", 12, "ack.u1");
         assert!(
             h.contains(&format!(
                 "Message-ID: <mailtix.12.ack.u1.{mac}@example.org>\r\n"

@@ -224,7 +224,7 @@ mod tests {
 
     /// One of our ids for ticket `id`, signed with the fake's key.
     fn ours(id: u32, kind_unique: &str, domain: &str) -> &'static str {
-        let mac = crate::policy::message_id_mac(b"k", id, kind_unique);
+        let mac = crate::token::message_id_mac(b"k", id, kind_unique);
         format!("mailtix.{id}.{kind_unique}.{mac}@{domain}").leak()
     }
 

@@ -606,7 +606,7 @@ pub fn preview(
                     Some("the sender is not an admin (an example reason)"),
                 )
             };
-            let close_address = crate::deliver::close_address(&cx, id);
+            let close_address = crate::outbound::close_address(&cx, id);
             let reply_address = cfg
                 .relay_admin_replies
                 .then(|| store.secret().ok())

@@ -82,18 +82,16 @@ fn list_json_has_the_spec_fields() {
 #[test]
 fn show_renders_text_html_and_attachments() {
     let env = Env::new();
-    env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        &fixture("09-multipart-attachment.eml"),
-        &[],
-    )
-    .deliver_code(0);
-    env.run(
-        &["deliver", "--recipient", "ticket-1@example.org"],
-        &fixture("10-html-only.eml"),
-        &[],
-    )
-    .deliver_code(0);
+    env.delivery()
+        .to("support@example.org")
+        .stdin(fixture("09-multipart-attachment.eml"))
+        .run()
+        .deliver_code(0);
+    env.delivery()
+        .to("ticket-1@example.org")
+        .stdin(fixture("10-html-only.eml"))
+        .run()
+        .deliver_code(0);
     let r = env.run(&["show", "1"], b"", &[]);
     r.code(0);
     assert!(r.stdout.contains("From:"), "{}", r.stdout);

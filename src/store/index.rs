@@ -162,14 +162,10 @@ impl Lookup for Store {
 /// file: then the lock is on a file nobody reads any more, and we open again.
 pub(super) fn lock_shard(path: &Path) -> io::Result<File> {
     loop {
-        let f = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .map_err(|e| ctx(path.display(), e))?;
+        let f = open_private(
+            path,
+            OpenOptions::new().read(true).append(true).create(true),
+        )?;
         fs2::FileExt::lock_exclusive(&f).map_err(|e| ctx(path.display(), e))?;
         let held = f.metadata()?;
         match fs::symlink_metadata(path) {

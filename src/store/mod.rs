@@ -290,15 +290,14 @@ impl Store {
     /// [`Self::locked_state_file`] with the lock exclusive or shared.
     fn state_file_locked(&self, name: &str, exclusive: bool) -> io::Result<File> {
         let path = self.state_dir().join(name);
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| ctx(path.display(), e))?;
+        let f = open_private(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )?;
         let locked = if exclusive {
             fs2::FileExt::lock_exclusive(&f)
         } else {
@@ -451,13 +450,7 @@ impl Store {
         let tmp = self.state_dir().join("tmp").join(&tmp_name);
         let _ = fs::remove_file(&tmp);
         {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(FILE_MODE)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)
-                .map_err(|e| ctx(tmp.display(), e))?;
+            let mut f = open_private(&tmp, OpenOptions::new().write(true).create_new(true))?;
             let written = (|| {
                 let mut w = io::BufWriter::with_capacity(64 * 1024, &mut f);
                 entry.write_to(&mut w)?;
@@ -758,16 +751,19 @@ fn age(t: SystemTime) -> Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
 }
 
+/// Opens a file of the store with mailtix's mode, never through a symlink; an error
+/// names the path.
+fn open_private(path: &Path, opts: &mut OpenOptions) -> io::Result<File> {
+    opts.mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| ctx(path.display(), e))
+}
+
 /// Appends text to a state file in one write (O_APPEND keeps concurrent writers'
 /// lines whole), creating it when missing and never through a symlink.
 fn append_to(path: &Path, text: &str) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| ctx(path.display(), e))?;
+    let mut f = open_private(path, OpenOptions::new().append(true).create(true))?;
     f.write_all(text.as_bytes())
 }
 
@@ -776,14 +772,10 @@ fn append_to(path: &Path, text: &str) -> io::Result<()> {
 fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| ctx(tmp.display(), e))?;
+        let mut f = open_private(
+            &tmp,
+            OpenOptions::new().write(true).create(true).truncate(true),
+        )?;
         f.write_all(data)?;
         fs::rename(&tmp, path).map_err(|e| ctx(path.display(), e))
     })();
@@ -795,14 +787,10 @@ fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
 
 /// Writes a small record and fsyncs it (and its directory) before returning.
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| ctx(path.display(), e))?;
+    let mut f = open_private(
+        path,
+        OpenOptions::new().write(true).create(true).truncate(true),
+    )?;
     f.write_all(data)?;
     f.sync_all()?;
     match path.parent() {

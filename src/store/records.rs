@@ -83,6 +83,21 @@ fn bounce_fresh(line: &str, now: i64) -> bool {
     BounceRecord::parse(line).is_some_and(|r| fresh(r.at, now))
 }
 
+/// Makes a shard directory of `.mailtix/` when it is missing (stores made before it
+/// existed), refusing anything there that is not a directory, a symlink included.
+fn ensure_dir(dir: &Path) -> io::Result<()> {
+    if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        mkdir(dir)?;
+        if !fs::symlink_metadata(dir)?.is_dir() {
+            return Err(io::Error::other(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What the acknowledgement caps allow ([`Store::take_ack`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckGrant {
@@ -125,15 +140,7 @@ impl Store {
     pub fn record_bounce(&self, rec: &BounceRecord, now: i64) -> io::Result<()> {
         let line = rec.render();
         let dir = self.state_dir().join("bounces.d");
-        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
-            mkdir(&dir)?;
-            if !fs::symlink_metadata(&dir)?.is_dir() {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )));
-            }
-        }
+        ensure_dir(&dir)?;
         let mut f = self.locked_state_file(&bounce_shard(&rec.addr))?;
         let mut text = String::new();
         f.read_to_string(&mut text)?;
@@ -221,15 +228,7 @@ impl Store {
             return Ok(AckGrant::HourFull(sent));
         }
         let dir = self.state_dir().join("acks.d");
-        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
-            mkdir(&dir)?;
-            if !fs::symlink_metadata(&dir)?.is_dir() {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )));
-            }
-        }
+        ensure_dir(&dir)?;
         let shard = format!(
             "acks.d/{:02x}",
             crate::mbox::fnv1a(mailbox.as_bytes()) & 0xff
