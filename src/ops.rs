@@ -719,7 +719,40 @@ fn selftest_in(
                 !ok && text.contains("no such ticket"),
                 format!("{} -bt {unknown}: {}", exim.display(), first_words(&text)),
             )?;
+            // Each queue address, through STORE/queues/ of the live store.
+            for q in cfg.queues.iter().skip(1) {
+                let addr = format!("{}@{}", q.address, cfg.domain);
+                let (ok, text) = bt(&addr);
+                step(
+                    out,
+                    ok && text.contains("transport = mailtix_pipe"),
+                    format!(
+                        "{} -bt {addr} (queue {}): {}",
+                        exim.display(),
+                        q.name,
+                        first_words(&text)
+                    ),
+                )?;
+            }
         }
+    }
+    if crate::queue::several(cfg) {
+        let in_step = crate::queue::in_step(cfg);
+        step(
+            out,
+            matches!(in_step, Ok(true)),
+            match in_step {
+                Ok(true) => format!(
+                    "{}/queues/ lists the config's queue addresses",
+                    cfg.store.display()
+                ),
+                Ok(false) => format!(
+                    "{}/queues/ is out of step with the config: run `mailtix check`",
+                    cfg.store.display()
+                ),
+                Err(e) => format!("{}/queues/: {e}", cfg.store.display()),
+            },
+        )?;
     }
     Ok(())
 }
