@@ -465,7 +465,9 @@ pub fn load_dir(dir: &Path) -> Templates {
                 continue;
             }
         };
-        match Template::parse(name, &text) {
+        // A byte-order mark that some editors write is no text of the mail.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        match Template::parse(name, text) {
             Ok(t) => {
                 out.files.insert(name, (path, t));
             }
