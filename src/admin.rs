@@ -86,6 +86,7 @@ impl Admin<'_> {
                             created: Default::default(),
                             updated: Default::default(),
                             requester_bounces: false,
+                            queue: Default::default(),
                             updated_at: None,
                         },
                         Some(e),
@@ -137,7 +138,10 @@ impl Admin<'_> {
             &[State::Open]
         };
         let cached = self.store.read_summaries().unwrap_or_default();
-        let rows = self.summaries(states, &cached);
+        let mut rows = self.summaries(states, &cached);
+        crate::queue::filter_rows(self.cfg, args.queue.as_deref(), &mut rows)?;
+        let show_queue = crate::queue::several(self.cfg)
+            || rows.iter().any(|(s, _)| s.queue != crate::queue::SUPPORT);
         let bad: Vec<String> = rows
             .iter()
             .filter_map(|(s, e)| e.as_ref().map(|e| format!("ticket {}: {e}", s.id)))
@@ -151,7 +155,7 @@ impl Admin<'_> {
             }
             writeln!(out, "\n]")?;
         } else {
-            let table: Vec<[String; 6]> = rows
+            let table: Vec<[String; 7]> = rows
                 .iter()
                 .filter(|(_, e)| e.is_none())
                 .map(|(s, _)| {
@@ -168,21 +172,35 @@ impl Admin<'_> {
                             s.requester.to_string()
                         },
                         s.subject.to_string(),
+                        s.queue.to_string(),
                     ]
                 })
                 .collect();
-            print_table(
-                out,
-                [
-                    "ID",
-                    "STATE",
-                    "UPDATED (UTC)",
-                    "MSGS",
-                    "REQUESTER",
-                    "SUBJECT",
-                ],
-                &table,
-            )?;
+            let head = [
+                "ID",
+                "STATE",
+                "UPDATED (UTC)",
+                "MSGS",
+                "REQUESTER",
+                "SUBJECT",
+                "QUEUE",
+            ];
+            if show_queue {
+                // The queue goes before the subject, which is never padded.
+                let table: Vec<[String; 7]> = table
+                    .into_iter()
+                    .map(|[a, b, c, d, e, f, g]| [a, b, c, d, e, g, f])
+                    .collect();
+                let [a, b, c, d, e, f, g] = head;
+                print_table(out, [a, b, c, d, e, g, f], &table)?;
+            } else {
+                let table: Vec<[String; 6]> = table
+                    .into_iter()
+                    .map(|[a, b, c, d, e, f, _]| [a, b, c, d, e, f])
+                    .collect();
+                let [a, b, c, d, e, f, _] = head;
+                print_table(out, [a, b, c, d, e, f], &table)?;
+            }
         }
         if !bad.is_empty() {
             bail!("{} unreadable: {}", bad.len(), bad.join("; "));
@@ -220,6 +238,9 @@ impl Admin<'_> {
             let text = crate::thread::render(args.id, st.as_str(), &data)
                 .map_err(|e| anyhow!("ticket {} is not a readable mbox: {e}", args.id))?;
             if let Ok(s) = summary::summarize(args.id, st, &data) {
+                if crate::queue::several(self.cfg) || s.queue != crate::queue::SUPPORT {
+                    writeln!(out, "Queue: {}", s.queue)?;
+                }
                 let n = self.store.hard_bounces(&s.requester, self.now.timestamp());
                 if n >= self.cfg.bounce_hard_limit {
                     writeln!(
@@ -257,9 +278,14 @@ impl Admin<'_> {
             .with_context(|| format!("recording the {event} in ticket {id}"))?;
         l.move_to(to)?;
         drop(l);
-        // After the change: notices and hooks are reported, never fatal.
+        // After the change: notices and hooks are reported, never fatal. They follow
+        // the ticket's queue (its templates).
+        let scoped = crate::queue::scoped(
+            self.cfg,
+            &crate::queue::of_ticket(self.cfg, &self.store, id),
+        );
         let cx = crate::deliver::Context {
-            cfg: self.cfg,
+            cfg: &scoped,
             store: &self.store,
             mailer: self.mailer,
             env: self.env,
@@ -458,6 +484,7 @@ impl Admin<'_> {
                 }
             }
         }
+        crate::queue::check(self.cfg, &mut problems, out)?;
         if let crate::config::Transport::Sendmail(p) = &self.cfg.transport
             && !p.exists()
         {

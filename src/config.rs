@@ -53,6 +53,11 @@ struct RawConfig {
     hooks: Option<Vec<RawHook>>,
     /// Seconds all the hooks of one delivery may take together.
     hook_time_limit: Option<u64>,
+    /// Directory of template files (ack, notice, close, refused-close, relay-footer); a missing
+    /// file, or no directory, means the built-in text.
+    templates_dir: Option<PathBuf>,
+    /// More intake addresses, each a queue (see queue.rs).
+    queues: Option<Vec<crate::queue::RawQueue>>,
 }
 
 /// What recorded bounces do (`[bounces] mode`).
@@ -199,6 +204,16 @@ pub struct Config {
     pub hook_time_limit_secs: u64,
     /// Where the config came from, for `check` and messages.
     pub source: Option<PathBuf>,
+    /// `templates_dir`, resolved.
+    pub templates_dir: Option<PathBuf>,
+    /// The templates read from `templates_dir` by `load` (or a queue's, once scoped).
+    pub templates: crate::template::Templates,
+    /// Every queue, `support` first.
+    pub queues: Vec<crate::queue::Queue>,
+    /// The queue this config is scoped to (`queue::scoped`): `support` unless scoped.
+    pub queue: String,
+    /// false: the scoped queue sends no acknowledgements.
+    pub queue_ack: bool,
 }
 
 /// Default time all the hooks of one delivery may take: well inside the 5 minutes
@@ -335,6 +350,11 @@ impl Config {
             hooks,
             hook_time_limit_secs: raw.hook_time_limit.unwrap_or(DEFAULT_HOOK_TIME_LIMIT),
             source: None,
+            templates_dir: raw.templates_dir.map(resolve),
+            templates: Default::default(),
+            queues: Vec::new(),
+            queue: crate::queue::SUPPORT.into(),
+            queue_ack: true,
         };
         check_word("support", &cfg.support)?;
         check_word("ticket_prefix", &cfg.ticket_prefix)?;
@@ -343,6 +363,13 @@ impl Config {
             return Err("close_suffix must not be empty".into());
         }
         check_word("close_suffix", &cfg.close_suffix)?;
+        let mut cfg = cfg;
+        cfg.queues = crate::queue::resolve(
+            raw.queues.unwrap_or_default(),
+            &cfg.support,
+            &cfg.ticket_prefix,
+            base,
+        )?;
         if cfg.hook_time_limit_secs == 0 || cfg.hook_time_limit_secs > MAX_HOOK_TIME_LIMIT {
             return Err(format!(
                 "hook_time_limit must be between 1 and {MAX_HOOK_TIME_LIMIT} seconds"
@@ -384,6 +411,15 @@ impl Config {
         let mut cfg = Self::parse(&text, base, env_store)
             .map_err(|e| format!("bad config {}: {e}", path.display()))?;
         cfg.source = Some(path.to_path_buf());
+        // Templates are read once, here, so that rendering stays pure.
+        if let Some(dir) = &cfg.templates_dir {
+            cfg.templates = crate::template::load_dir(dir);
+        }
+        for q in &mut cfg.queues {
+            if let Some(dir) = &q.templates_dir {
+                q.templates = crate::template::load_dir(dir);
+            }
+        }
         Ok(cfg)
     }
 
@@ -404,6 +440,11 @@ impl Config {
     }
 }
 
+/// The effective uid, for the trust checks of the config and the template files.
+pub(crate) fn euid() -> u32 {
+    effective_uid()
+}
+
 #[allow(unsafe_code)]
 fn effective_uid() -> u32 {
     // SAFETY: geteuid(2) cannot fail and touches no memory.
@@ -413,7 +454,7 @@ fn effective_uid() -> u32 {
 /// Why a config file (and the directory holding it) cannot be trusted, if it cannot.
 /// A group-writable file is refused as well: the group is rarely the mail user alone.
 /// A directory that anyone may write without the sticky bit lets anyone replace the file.
-fn unsafe_config(
+pub(crate) fn unsafe_config(
     file: &std::fs::Metadata,
     dir: &std::fs::Metadata,
     euid: u32,

@@ -175,6 +175,28 @@ pub fn deliver(
     }
     let route = route::route(cfg, &target, &msg, cx.store)?;
     let dangling = route::dangling_tag(cfg, &target, &msg, cx.store);
+    // From here on the config is the ticket's queue's: its admins, templates, acks.
+    let queue_name = match &route {
+        Route::New => crate::queue::of_recipient(cfg, &rcpt),
+        Route::Append { id, .. } | Route::Close { id, .. } | Route::Bounce { id, .. } => {
+            crate::queue::of_ticket(cfg, cx.store, *id)
+        }
+    };
+    let scoped = crate::queue::scoped(cfg, &queue_name);
+    let cx = &Context {
+        cfg: &scoped,
+        store: cx.store,
+        mailer: cx.mailer,
+        env: cx.env,
+        now: cx.now,
+    };
+    let cfg = cx.cfg;
+    // A new ticket records its queue in its trace block; support's is the default.
+    let queue_trace = (queue_name != crate::queue::SUPPORT).then(|| queue_name.clone());
+    let mut trace = trace;
+    if route == Route::New {
+        trace.queue = queue_trace.clone();
+    }
 
     let key = keys.copy.as_str();
     let trace_bytes = trace.to_bytes();
@@ -199,6 +221,7 @@ pub fn deliver(
                 // Too late to reopen: a new ticket whose first line names the old one.
                 let trace = Trace {
                     previous_ticket: Some(*id),
+                    queue: queue_trace.clone(),
                     ..trace.clone()
                 }
                 .to_bytes();
@@ -482,20 +505,35 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
         for effect in plan::plan(&facts) {
             match effect {
                 Effect::Note(n) => out.push(n),
-                Effect::Ack { to, tag_note } => out.push(send(
-                    cx,
-                    ticket,
-                    notify::ack_noting(
+                Effect::Ack { to, tag_note } => {
+                    out.extend(notify::template_fallback(cfg, crate::template::Name::Ack));
+                    // The quote costs a MIME parse: only for a template that shows it.
+                    let quote = if notify::template_uses(
                         cfg,
+                        crate::template::Name::Ack,
+                        crate::template::BUILTIN_ACK,
+                        "quote",
+                    ) {
+                        notify::preview(&f.normalised[..f.normalised.len().min(256 * 1024)], 5, 600)
+                    } else {
+                        String::new()
+                    };
+                    out.push(send(
+                        cx,
                         ticket,
-                        msg,
-                        &to,
-                        cx.now,
-                        &cx.ids(),
-                        tag_note.as_deref(),
-                    ),
-                    &format!("ack to {}", to.addr),
-                )),
+                        notify::ack_quoting(
+                            cfg,
+                            ticket,
+                            msg,
+                            &to,
+                            cx.now,
+                            &cx.ids(),
+                            tag_note.as_deref(),
+                            &quote,
+                        ),
+                        &format!("ack to {}", to.addr),
+                    ))
+                }
                 Effect::Relay {
                     reopened,
                     otherwise,

@@ -7,6 +7,7 @@
 //! X-Mailtix-Previous-Ticket: 4        this mail reached closed ticket 4 too late to reopen it
 //! X-Mailtix-Key: <no-message-id.…>    the dedupe key of mail that has no Message-ID
 //! X-Mailtix-Event: closed             this entry is a note mailtix wrote, not mail
+//! X-Mailtix-Queue: sales              the ticket is in queue sales from here on (queue.rs)
 //! ```
 //! They form one block in front of the message's own header section. The reader takes
 //! the whole block, in any order, so a header added later cannot hide another one.
@@ -23,6 +24,9 @@ pub const PREVIOUS_TICKET: &str = "X-Mailtix-Previous-Ticket";
 /// Marks a note mailtix filed in a ticket (close, reopen, moved on), so that `list`
 /// does not count it as mail.
 pub const EVENT: &str = "X-Mailtix-Event";
+/// Names the queue a ticket is in from this entry on: on the first message of a
+/// ticket opened through a queue's address, and on the note of `mailtix move`.
+pub const QUEUE: &str = "X-Mailtix-Queue";
 
 /// Replaces control characters (CR, LF, tabs, NUL ...) with spaces and collapses runs
 /// of white space: every header value mailtix writes, and every log value, passes here.
@@ -76,6 +80,8 @@ pub struct Trace {
     pub key: Option<String>,
     /// What the note records (`closed`, `reopened`, `moved on`).
     pub event: Option<String>,
+    /// The queue the ticket is in from this entry on.
+    pub queue: Option<String>,
 }
 
 impl Trace {
@@ -90,6 +96,9 @@ impl Trace {
         }
         if let Some(e) = &self.event {
             out.push_str(&format!("{EVENT}: {}\n", clean(e)));
+        }
+        if let Some(q) = &self.queue {
+            out.push_str(&format!("{QUEUE}: {}\n", crate::headers::clean(q)));
         }
         out.into_bytes()
     }
@@ -112,6 +121,8 @@ impl Trace {
                 t.previous_ticket = address::parse_id(value);
             } else if name.eq_ignore_ascii_case(EVENT) && t.event.is_none() {
                 t.event = Some(value.to_string()).filter(|v| !v.is_empty());
+            } else if name.eq_ignore_ascii_case(QUEUE) && t.queue.is_none() {
+                t.queue = Some(value.to_ascii_lowercase()).filter(|v| !v.is_empty());
             } else {
                 break;
             }
@@ -143,6 +154,7 @@ mod tests {
             previous_ticket: Some(4),
             key: Some("no-message-id.1@mailtix".into()),
             event: Some("moved on".into()),
+            queue: Some("sales".into()),
         };
         let mut stored = both.to_bytes();
         stored.extend_from_slice(b"Subject: x\n\nbody\n");
@@ -154,6 +166,7 @@ mod tests {
                 previous_ticket: Some(9),
                 key: Some("k@m".into()),
                 event: None,
+                queue: None,
             }
         );
     }

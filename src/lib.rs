@@ -36,6 +36,8 @@
 //! summary.rs  list summaries and check's problems                         pure
 //! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
 //! term.rs     the one filter between admin output and the terminal        pure
+//! template.rs the text of the mail mailtix sends: parse, check, render    pure
+//! queue.rs    several intake addresses; a ticket's queue; STORE/queues/ for Exim
 //! format.rs   the store's format number, `upgrade`, `init`; checked first by every command
 //! ops.rs      man pages, completions and ticket ids for the package; selftest,
 //!             check --nagios and metrics, which only read the live store
@@ -80,9 +82,11 @@ pub mod ops;
 mod outbound;
 pub mod plan;
 pub mod policy;
+pub mod queue;
 pub mod route;
 pub mod store;
 pub mod summary;
+pub mod template;
 pub mod term;
 pub mod thread;
 mod token;
@@ -267,6 +271,7 @@ fn deliver_inner(
         .map_err(|e| DeliverError::temp(format!("reading stdin: {e}")))?;
     let store = store::Store::new(&cfg.store).named_by(cfg.source.clone());
     format::admit(&cfg.store).map_err(DeliverError::temp)?;
+    queue::sync_if_stale(&cfg);
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let cx = deliver::Context {
         cfg: &cfg,
@@ -343,6 +348,10 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Ids(a) => ops::ids(&admin.store, a, stdout),
         AdminCommand::Selftest(a) => ops::selftest(&cfg, a, now, stdout),
         AdminCommand::Metrics(a) => ops::metrics(&cfg, &admin.store, a, now, stdout),
+        AdminCommand::Move(a) => queue::move_ticket(&admin, a.id, &a.queue, stdout),
+        AdminCommand::Template(cli::TemplateCommand::Preview(a)) => {
+            template::preview(&admin, &a.name, a.id, stdout)
+        }
     };
     let flushed = stdout.flush();
     match result.and(flushed.map_err(Into::into)) {

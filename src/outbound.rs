@@ -129,6 +129,17 @@ pub(crate) fn send_notice(
     } else {
         None
     };
+    let name = if kind == NoticeKind::RefusedClose {
+        crate::template::Name::RefusedClose
+    } else {
+        crate::template::Name::Notice
+    };
+    // Reading the requester costs a read of the ticket's start: only for a template
+    // that shows it (the built-in notice does not).
+    let requester = notify::template_uses(cfg, name, crate::template::BUILTIN_NOTICE, "requester")
+        .then(|| crate::queue::requester(cx.store, id))
+        .flatten()
+        .unwrap_or_default();
     let facts = NoticeFacts {
         kind,
         sender: &sender_text(f.sender, f.msg),
@@ -136,9 +147,14 @@ pub(crate) fn send_notice(
         detail,
         close_address: &close_address,
         reply_address: reply_address.as_deref(),
+        requester: &requester,
     };
     let built = notify::admin_notice(cfg, id, f.msg, &facts, cx.now, &cx.ids())?;
-    Some(send(cx, id, built, "notice to admins"))
+    let sent = send(cx, id, built, "notice to admins");
+    Some(match notify::template_fallback(cfg, name) {
+        Some(why) => format!("{why}; {sent}"),
+        None => sent,
+    })
 }
 
 pub(crate) fn sender_plain<'a>(sender: &'a Sender, msg: &'a Inbound) -> &'a str {
@@ -251,8 +267,14 @@ pub(crate) fn relay_admin_reply(
     }
     let sent = notify::relay(cfg, id, f.msg, f.normalised, &to, cx.now, &cx.ids())
         .and_then(|bytes| send_raw(cx, id, &to.addr, &bytes));
+    let footer = match notify::relay_footer(cfg, id, f.msg, f.normalised, &to) {
+        Err(why) => format!(" without the relay-footer ({why})"),
+        Ok(_) => notify::template_fallback(cfg, crate::template::Name::RelayFooter)
+            .map(|w| format!("; {w}"))
+            .unwrap_or_default(),
+    };
     Some(match sent {
-        Ok(()) => Relay::Sent(format!("relayed to {}", to.addr)),
+        Ok(()) => Relay::Sent(format!("relayed to {}{footer}", to.addr)),
         Err(e) => Relay::Refused(format!("relaying to {}: {e}", to.addr)),
     })
 }
@@ -268,12 +290,16 @@ pub(crate) fn send_close_notice(cx: &Context<'_>, id: u32) -> String {
     if let Some(why) = bounce_block(cx, &to.addr) {
         return format!("no close notice ({why})");
     }
-    send(
+    let sent = send(
         cx,
         id,
         notify::close_notice(cx.cfg, id, &first, &to, cx.now, &cx.ids()),
         &format!("close notice to {}", to.addr),
-    )
+    );
+    match notify::template_fallback(cx.cfg, crate::template::Name::Close) {
+        Some(why) => format!("{why}; {sent}"),
+        None => sent,
+    }
 }
 
 /// The close address the admin should use for ticket `id`.

@@ -68,6 +68,9 @@ pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mai
     if let Some(why) = automatic(sender, msg) {
         return Err(why);
     }
+    if !cfg.queue_ack {
+        return Err(format!("queue {} has ack = false", cfg.queue));
+    }
     let to = msg
         .reply_to
         .clone()

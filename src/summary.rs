@@ -24,6 +24,8 @@ pub struct Summary<'a> {
     pub updated: Cow<'a, str>,
     /// The requester's address has hard-bounced mail mailtix sent.
     pub requester_bounces: bool,
+    /// The ticket's queue (`support` unless it came in through another or was moved).
+    pub queue: Cow<'a, str>,
     #[serde(skip)]
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -44,7 +46,7 @@ pub fn from_line_date(from_line: &str) -> Option<DateTime<Utc>> {
 pub fn cache_line(s: &Summary<'_>, size: u64, mtime_ns: u128) -> String {
     let clean = |t: &str| crate::headers::clean(t).replace('\t', " ");
     format!(
-        "{}\t{}\t{size}\t{mtime_ns}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+        "{}\t{}\t{size}\t{mtime_ns}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
         s.id,
         s.state.as_str(),
         s.messages,
@@ -55,6 +57,7 @@ pub fn cache_line(s: &Summary<'_>, size: u64, mtime_ns: u128) -> String {
         clean(&s.updated),
         clean(&s.requester),
         clean(&s.subject),
+        clean(&s.queue),
     )
 }
 
@@ -75,6 +78,8 @@ pub fn from_cache_line(line: &str) -> Option<(Summary<'_>, u64, u128)> {
     let updated = Cow::Borrowed(next()?);
     let requester = Cow::Borrowed(next()?);
     let subject = Cow::Borrowed(next()?);
+    // A line from before queues has no queue field: read again, like a changed file.
+    let queue = Cow::Borrowed(next()?);
     if next().is_some() {
         return None;
     }
@@ -88,6 +93,7 @@ pub fn from_cache_line(line: &str) -> Option<(Summary<'_>, u64, u128)> {
             created,
             updated,
             requester_bounces: false,
+            queue,
             updated_at,
         },
         size,
@@ -131,6 +137,11 @@ pub fn summarize(id: u32, state: State, data: &[u8]) -> Result<Summary<'static>,
     let created = entries.first().and_then(|e| from_line_date(&e.from_line));
     let updated = entries.last().and_then(|e| from_line_date(&e.from_line));
     let fmt = |d: Option<DateTime<Utc>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();
+    let queue = entries
+        .iter()
+        .filter_map(|e| crate::headers::Trace::parse(&e.message).queue)
+        .next_back()
+        .unwrap_or_else(|| crate::queue::SUPPORT.into());
     Ok(Summary {
         id,
         state,
@@ -140,6 +151,7 @@ pub fn summarize(id: u32, state: State, data: &[u8]) -> Result<Summary<'static>,
         created: Cow::Owned(fmt(created)),
         updated: Cow::Owned(fmt(updated)),
         requester_bounces: false,
+        queue: Cow::Owned(queue),
         updated_at: updated,
     })
 }

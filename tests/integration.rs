@@ -16,6 +16,7 @@ mod loops;
 mod ops;
 mod package;
 mod properties;
+mod queues;
 mod realmail;
 mod reliability;
 mod security;

@@ -4,6 +4,7 @@
 //! STORE/N                   open ticket N (mboxrd)
 //! STORE/archived/N          closed ticket N
 //! STORE/N.lock              dotlock while N is written (archived/N.lock for closed ones)
+//! STORE/queues/LOCAL         a queue address, for the Exim router       ../queue.rs
 //! .mailtix/next-id          the next ticket id (a hint: existing files are skipped)  mod.rs
 //! .mailtix/lock             fs2 lock serialising new tickets                      mod.rs
 //! .mailtix/move             fs2 lock: exclusive while a ticket moves state        mod.rs
