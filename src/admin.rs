@@ -571,6 +571,9 @@ impl Admin<'_> {
                     }
                 };
                 tickets += 1;
+                if let Err(e) = crate::queue::reindex_moves(&self.store, id, &data) {
+                    errors.push(format!("ticket {id}: {e}"));
+                }
                 for e in list {
                     let keys = crate::deliver::stored_keys(&e.message);
                     for k in &keys {

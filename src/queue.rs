@@ -227,13 +227,32 @@ pub fn of_ticket_bytes(data: &[u8]) -> String {
     queue.unwrap_or_else(|| SUPPORT.into())
 }
 
-/// The queue of ticket `id`. With no queues but `support` configured the file is not
+/// The queue of a ticket's first message: its trace block, just after the first line.
+fn of_first_entry(head: &[u8]) -> String {
+    memchr::memchr(b'\n', head)
+        .and_then(|nl| crate::headers::Trace::parse(&head[nl + 1..]).queue)
+        .unwrap_or_else(|| SUPPORT.into())
+}
+
+/// The queue of ticket `id`: where `move` last put it, else where its first message
+/// came in. Only the first 64 KiB of the ticket are read, so a follow-up costs the
+/// same in a ticket of any size. With no queues but `support` configured nothing is
 /// read: every ticket's notices then go to the same admins anyway.
 pub fn of_ticket(cfg: &Config, store: &crate::store::Store, id: u32) -> String {
     if !several(cfg) {
         return SUPPORT.into();
     }
-    read_quietly(store, id, u64::MAX).map_or_else(|| SUPPORT.to_string(), |d| of_ticket_bytes(&d))
+    if let Some(q) = store.moved_to(id) {
+        return q;
+    }
+    read_quietly(store, id, 64 * 1024).map_or_else(|| SUPPORT.to_string(), |d| of_first_entry(&d))
+}
+
+/// After `reindex` has read ticket `id` whole: the move record agrees with its notes.
+pub fn reindex_moves(store: &crate::store::Store, id: u32, data: &[u8]) -> std::io::Result<()> {
+    let last = of_ticket_bytes(data);
+    let moved = (last != of_first_entry(data)).then_some(last);
+    store.set_moved(id, moved.as_deref())
 }
 
 /// The first `max` bytes of ticket `id`, read without leaving a new access time: mutt
@@ -498,7 +517,8 @@ pub fn move_ticket(
     let mut l = store
         .lock(id, policy)?
         .ok_or_else(|| anyhow!("no such ticket {id} (see `mailtix list --all`)"))?;
-    let from = of_ticket_bytes(&store.read(id, l.state())?);
+    let data = store.read(id, l.state())?;
+    let from = of_ticket_bytes(&data);
     if from == name {
         writeln!(out, "ticket {id} is already in queue {name}")?;
         return Ok(());
@@ -518,6 +538,12 @@ pub fn move_ticket(
     );
     l.append(&note, "")
         .map_err(|e| anyhow!("recording the move in ticket {id}: {e}"))?;
+    // Under the ticket's lock, after the note: a crash in between leaves the note,
+    // which `reindex` reads back into the record.
+    let first = of_first_entry(&data);
+    store
+        .set_moved(id, (name != first).then_some(name.as_str()))
+        .map_err(|e| anyhow!("recording the move of ticket {id}: {e}"))?;
     writeln!(out, "ticket {id} moved from queue {from} to {name}")?;
     Ok(())
 }

@@ -453,6 +453,13 @@ fn move_records_the_queue_in_the_ticket() {
     env.deliver("ticket-1@example.org", "ann@customer.example", &f)
         .deliver_code(0);
     assert_eq!(env.sent()[0].rcpts(), [SALES_ADMIN]);
+    // A follow-up reads the move record, not the whole ticket; reindex rebuilds it
+    // from the note.
+    let record = env.store.join(".mailtix/moved/1");
+    assert_eq!(fs::read_to_string(&record).unwrap(), "sales\n");
+    fs::remove_file(&record).unwrap();
+    env.run(&["reindex"], b"", &[]).code(0);
+    assert_eq!(fs::read_to_string(&record).unwrap(), "sales\n");
     let r = env.run(&["move", "1", "nowhere"], b"", &[]);
     r.code(1);
     assert!(
@@ -464,6 +471,18 @@ fn move_records_the_queue_in_the_ticket() {
     env.run(&["move", "1", "support"], b"", &[]).code(0);
     let r = env.run(&["list", "--queue", "support"], b"", &[]);
     assert!(r.stdout.contains("Wrong desk"), "{}", r.stdout);
+    assert!(!record.exists(), "back in its first queue, no record");
+    env.clear_sent();
+    let g = mail(
+        "ann@customer.example",
+        "Re: Wrong desk",
+        "m3@c.example",
+        "",
+        "z\n",
+    );
+    env.deliver("ticket-1@example.org", "ann@customer.example", &g)
+        .deliver_code(0);
+    assert_eq!(env.sent()[0].rcpts(), [ADMIN]);
 }
 
 #[test]

@@ -18,6 +18,7 @@
 //! .mailtix/acks-hour        the store-wide acknowledgement count of this hour     records.rs
 //! .mailtix/relays           relayed replies of the last hour                     records.rs
 //! .mailtix/log              one line per event                                   records.rs
+//! .mailtix/moved/N         the queue `move` put ticket N in (its note is the truth) records.rs
 //! .mailtix/summaries        list's summary cache                                 records.rs
 //! .mailtix/secret           key for tokens and Message-ID MACs (made when needed) mod.rs
 //! .mailtix/format           the store's format number                           format.rs

@@ -306,6 +306,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The queue `mailtix move` last put ticket `id` in (`.mailtix/moved/N`), so that
+    /// a delivery need not read the whole ticket for its notes. `None`: never moved,
+    /// so its first message's trace block says.
+    pub fn moved_to(&self, id: u32) -> Option<String> {
+        let path = self.state_dir().join("moved").join(id.to_string());
+        let text = read_text_nofollow(&path).ok()?;
+        Some(text.trim().to_string()).filter(|q| !q.is_empty())
+    }
+
+    /// Records ticket `id`'s queue after a move (`None`: back where its first message
+    /// put it). The ticket's move note is the truth; `reindex` rebuilds these.
+    pub fn set_moved(&self, id: u32, queue: Option<&str>) -> io::Result<()> {
+        let dir = self.state_dir().join("moved");
+        let path = dir.join(id.to_string());
+        match queue {
+            Some(q) => {
+                ensure_dir(&dir)?;
+                write_replace(&path, format!("{q}\n").as_bytes())
+            }
+            None => match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ctx(path.display(), e)),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
 /// What one line of `.mailtix/log` records; also the events a hook can follow
 /// ([`Action::HOOKED`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
