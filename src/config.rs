@@ -13,52 +13,56 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    /// The ticket directory; relative paths are resolved against the config's directory.
+    /// The ticket directory; relative paths are resolved against the config's directory
+    /// [default: `$MAILTIX_STORE`, else `tickets`].
     store: Option<PathBuf>,
-    /// The mail domain mailtix answers for.
+    /// The mail domain mailtix answers for [default: `localhost`].
     domain: Option<String>,
-    /// The maintainer's own addresses: they get notices and may close tickets by mail.
+    /// The maintainer's own addresses: they get notices and may close tickets by mail
+    /// [default: none].
     admins: Option<Vec<String>>,
-    /// Local part that opens new tickets.
+    /// Local part that opens new tickets [default: `support`].
     support: Option<String>,
-    /// Local-part prefix of ticket addresses (`ticket-` gives `ticket-12@`).
+    /// Local-part prefix of ticket addresses [default: `ticket-`, giving `ticket-12@`].
     ticket_prefix: Option<String>,
-    /// Local-part suffix of close addresses (`-close` gives `ticket-12-close@`).
+    /// Local-part suffix of close addresses [default: `-close`, giving `ticket-12-close@`].
     close_suffix: Option<String>,
-    /// Subject tag word (`issue` gives `[issue12]`).
+    /// Subject tag word [default: `issue`, giving `[issue12]`].
     subject_tag: Option<String>,
-    /// Seconds to wait for a ticket lock before failing temporarily.
+    /// Seconds to wait for a ticket lock before failing temporarily [default: 20, 1 to 600].
     lock_timeout: Option<u64>,
-    /// Seconds after which a dotlock with no live writer is removed.
+    /// Seconds after which a dotlock with no live writer is removed [default: 300].
     stale_lock: Option<u64>,
-    /// Largest message accepted, in bytes; larger input exits 65.
+    /// Largest message accepted, in bytes; larger input exits 65 [default: 50 MiB].
     max_message_size: Option<u64>,
-    /// When true, the close address carries a token derived from a secret.
+    /// When true, the close address carries a token derived from a secret [default: false].
     close_token: Option<bool>,
     /// Send an admin's answer to a notice (mail to the notice's secret Reply-To,
-    /// ticket-N-reply-TOKEN@) on to the requester: answering from any client.
+    /// ticket-N-reply-TOKEN@) on to the requester: answering from any client
+    /// [default: false].
     relay_admin_replies: Option<bool>,
     /// Most relayed answers in an hour, over all tickets; past it an answer is only
-    /// filed, and the admins are told.
+    /// filed, and the admins are told [default: 20].
     relay_per_hour: Option<u32>,
-    /// Mail to a ticket closed longer than this opens a new ticket instead of reopening.
+    /// Mail to a ticket closed longer than this opens a new ticket instead of reopening
+    /// [default: unset, always reopen].
     reopen_within_days: Option<u32>,
-    /// Tell the requester when their ticket is closed.
+    /// Tell the requester when their ticket is closed [default: false].
     notify_on_close: Option<bool>,
-    /// How mail goes out.
+    /// How mail goes out [default: sendmail, `/usr/sbin/sendmail`].
     mail: Option<RawMail>,
     /// Bounces of the mail mailtix sends.
     bounces: Option<RawBounces>,
     /// Limits on acknowledgements.
     acks: Option<RawAcks>,
-    /// Commands run after events.
+    /// Commands run after events [default: none].
     hooks: Option<Vec<RawHook>>,
-    /// Seconds all the hooks of one delivery may take together.
+    /// Seconds all the hooks of one delivery may take together [default: 60, at most 240].
     hook_time_limit: Option<u64>,
     /// Directory of template files (ack, notice, close, refused-close, relay-footer); a missing
-    /// file, or no directory, means the built-in text.
+    /// file, or no directory, means the built-in text [default: unset].
     templates_dir: Option<PathBuf>,
-    /// More intake addresses, each a queue (see queue.rs).
+    /// More intake addresses, each a queue (see queue.rs) [default: only `support`].
     queues: Option<Vec<RawQueue>>,
 }
 
@@ -227,17 +231,19 @@ pub enum BounceMode {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBounces {
+    /// [default: `enforce`]
     mode: Option<BounceMode>,
-    /// Hard bounces after which an address gets no more acknowledgements.
+    /// Hard bounces after which an address gets no more acknowledgements [default: 1].
     hard_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAcks {
-    /// Most acknowledgements one address gets in an hour (`+tags` count as one).
+    /// Most acknowledgements one address gets in an hour (`+tags` count as one)
+    /// [default: 5].
     per_sender_per_hour: Option<u32>,
-    /// Most acknowledgements the store sends in one clock hour, to anyone.
+    /// Most acknowledgements the store sends in one clock hour, to anyone [default: 100].
     total_per_hour: Option<u32>,
 }
 
@@ -250,7 +256,7 @@ struct RawHook {
     command: String,
     /// Only outside this local-time window, "HH:MM-HH:MM".
     outside: Option<String>,
-    /// Seconds before the hook is killed.
+    /// Seconds before the hook is killed [default: 10, 1 to 300].
     timeout: Option<u64>,
 }
 
