@@ -158,35 +158,9 @@ impl Admin<'_> {
             let table: Vec<[String; 6]> = rows
                 .iter()
                 .filter(|(_, e)| e.is_none())
-                .map(|(s, _)| {
-                    [
-                        s.id.to_string(),
-                        s.state.to_string(),
-                        s.updated_at
-                            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-                            .unwrap_or_default(),
-                        s.messages.to_string(),
-                        if s.requester_bounces {
-                            format!("{} (bounces)", s.requester)
-                        } else {
-                            s.requester.to_string()
-                        },
-                        s.subject.to_string(),
-                    ]
-                })
+                .map(|(s, _)| list_row(s))
                 .collect();
-            print_table(
-                out,
-                [
-                    "ID",
-                    "STATE",
-                    "UPDATED (UTC)",
-                    "MSGS",
-                    "REQUESTER",
-                    "SUBJECT",
-                ],
-                &table,
-            )?;
+            print_table(out, LIST_HEAD, &table)?;
         }
         if !bad.is_empty() {
             bail!("{} unreadable: {}", bad.len(), bad.join("; "));
@@ -566,6 +540,8 @@ impl Admin<'_> {
             out,
             "indexed {entries} messages in {tickets} tickets; the next ticket is {next}"
         )?;
+        let searchable = crate::search::rebuild(self)?;
+        writeln!(out, "rebuilt the search index of {searchable} tickets")?;
         if !errors.is_empty() {
             bail!("{}", errors.join("; "));
         }
@@ -591,11 +567,49 @@ fn mutt_regex_literal(s: &str) -> Option<String> {
     Some(out)
 }
 
+/// The columns of `list` (and of `search`).
+pub(crate) const LIST_HEAD: [&str; 6] = [
+    "ID",
+    "STATE",
+    "UPDATED (UTC)",
+    "MSGS",
+    "REQUESTER",
+    "SUBJECT",
+];
+
+/// One ticket as a row of `list`.
+pub(crate) fn list_row(s: &Summary<'_>) -> [String; 6] {
+    [
+        s.id.to_string(),
+        s.state.to_string(),
+        s.updated_at
+            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default(),
+        s.messages.to_string(),
+        if s.requester_bounces {
+            format!("{} (bounces)", s.requester)
+        } else {
+            s.requester.to_string()
+        },
+        s.subject.to_string(),
+    ]
+}
+
 /// Prints rows with aligned columns; the last column is not padded.
 fn print_table<const N: usize>(
     out: &mut dyn Write,
     head: [&str; N],
     rows: &[[String; N]],
+) -> Result<()> {
+    print_table_with(out, head, rows, &|_| String::new())
+}
+
+/// `print_table`, with the line `after(i)` (when not empty) under row `i`.
+pub(crate) fn print_table_with<const N: usize>(
+    out: &mut dyn Write,
+    head: [&str; N],
+    rows: &[[String; N]],
+    after: &dyn Fn(usize) -> String,
 ) -> Result<()> {
     // Widths are measured on what the terminal filter (term.rs) will let through.
     let rows: Vec<[String; N]> = rows
@@ -622,8 +636,12 @@ fn print_table<const N: usize>(
         s.trim_end().to_string()
     };
     writeln!(out, "{}", line(head.to_vec()))?;
-    for r in rows {
+    for (i, r) in rows.iter().enumerate() {
         writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+        let extra = after(i);
+        if !extra.is_empty() {
+            writeln!(out, "{extra}")?;
+        }
     }
     Ok(())
 }

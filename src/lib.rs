@@ -24,6 +24,8 @@
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
 //! summary.rs  list summaries and check's problems                         pure
 //! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
+//! search/     `search`: the query language, the words, a tantivy index under
+//!             .mailtix/search/ that each search brings up to date first
 //! term.rs     the one filter between admin output and the terminal        pure
 //! format.rs   the store's format number, `upgrade`, `init`; checked first by every command
 //! ops.rs      man pages, completions and ticket ids for the package; selftest,
@@ -68,6 +70,7 @@ pub mod notify;
 pub mod ops;
 pub mod policy;
 pub mod route;
+pub mod search;
 pub mod store;
 pub mod summary;
 pub mod term;
@@ -281,6 +284,7 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
     let mode = match &command {
         AdminCommand::Show(a) if a.raw => term::Mode::Raw,
         AdminCommand::List(a) if a.json => term::Mode::Json,
+        AdminCommand::Search(a) if a.json => term::Mode::Json,
         _ => term::Mode::Text,
     };
     let mut stdout = term::Terminal::new(stdout, mode);
@@ -321,6 +325,7 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Check(_) => admin.check(stdout),
         AdminCommand::Reindex => admin.reindex(stdout),
         AdminCommand::Muttrc => admin.muttrc(stdout),
+        AdminCommand::Search(a) => search::run(&admin, a, stdout),
         AdminCommand::Init(a) => {
             format::init(&cfg.store, a.user.as_deref(), a.group.as_deref(), stdout)
         }
@@ -333,6 +338,13 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
     match result.and(flushed.map_err(Into::into)) {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,
+        // search exits as grep: 1 for no match (silently), 2 for a bad query
+        Err(e) if matches!(e.downcast_ref(), Some(search::Exit::NoMatch)) => 1,
+        Err(e) if matches!(e.downcast_ref(), Some(search::Exit::Usage(_))) => {
+            let _ = writeln!(stderr, "mailtix search: {}", one_line(&format!("{e}")));
+            let _ = stderr.flush();
+            2
+        }
         Err(e) => {
             let _ = writeln!(stderr, "mailtix: {}", one_line(&format!("{e:#}")));
             let _ = stderr.flush();
