@@ -15,5 +15,6 @@ mod package;
 mod properties;
 mod realmail;
 mod reliability;
+mod search;
 mod security;
 mod trust;
