@@ -108,7 +108,6 @@ fn check(env: &Env, cases: &[(&[&str], &[u32])]) {
 #[test]
 fn words_phrases_and_operators() {
     let env = corpus();
-    let open: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8];
     check(
         &env,
         &[
