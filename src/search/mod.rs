@@ -30,6 +30,7 @@
 //! This module reads the ticket files and writes its own directory itself: the index
 //! is derived data, never the store's truth, and can be deleted at any time.
 
+mod dir;
 pub mod query;
 pub mod text;
 
@@ -179,6 +180,9 @@ fn scan(dir: &Path) -> Vec<(u32, Stamp)> {
             })
             .collect()
     };
+    if entries.len() < 4096 {
+        return stat(&entries);
+    }
     let (a, b) = entries.split_at(entries.len() / 2);
     std::thread::scope(|sc| {
         let first = sc.spawn(|| stat(a));
@@ -263,10 +267,11 @@ impl SearchDir {
     fn open_index(&self, fresh: bool) -> Result<(Index, Fields)> {
         let (schema, fields) = schema();
         let idx = self.dir.join("index");
-        let existing = if fresh {
+        // An index from before the last restart may be torn (dir.rs): built again.
+        let existing = if fresh || !dir::BootCheck::same_boot(&self.dir) {
             None
         } else {
-            tantivy::directory::MmapDirectory::open(&idx)
+            dir::Unsynced::open(&idx)
                 .ok()
                 .and_then(|d| Index::open(d).ok())
                 .filter(|i| i.schema() == schema)
@@ -279,8 +284,9 @@ impl SearchDir {
         }
         let _ = fs::remove_dir_all(&idx);
         fs::create_dir_all(&idx).with_context(|| format!("creating {}", idx.display()))?;
-        let d = tantivy::directory::MmapDirectory::open(&idx)
-            .map_err(|e| anyhow!("opening {}: {e}", idx.display()))?;
+        dir::BootCheck::record(&self.dir)
+            .with_context(|| format!("writing {}/boot", self.dir.display()))?;
+        let d = dir::Unsynced::open(&idx).with_context(|| format!("opening {}", idx.display()))?;
         let i = Index::create(d, schema, Default::default())
             .map_err(|e| anyhow!("creating the search index: {e}"))?;
         Ok((i, fields))
@@ -469,6 +475,8 @@ fn catch_up(
     if changed.is_empty() && gone.is_empty() {
         return Ok(known);
     }
+    // Many tickets at once (a first search, a rebuild): a big heap and merges.
+    let build = build || changed.len() > 1000;
     let mut writer: IndexWriter<TantivyDocument> = if build {
         index.writer_with_num_threads(2, BUILD_HEAP)
     } else {
@@ -504,14 +512,18 @@ fn catch_up(
                 })
                 .collect()
         };
-        let (a, b) = changed.split_at(changed.len() / 2);
-        std::thread::scope(|sc| {
-            let first = sc.spawn(|| work(a));
-            let mut second = work(b);
-            let mut out = first.join().unwrap_or_default();
-            out.append(&mut second);
-            out
-        })
+        if changed.len() < 8 {
+            work(&changed)
+        } else {
+            let (a, b) = changed.split_at(changed.len() / 2);
+            std::thread::scope(|sc| {
+                let first = sc.spawn(|| work(a));
+                let mut second = work(b);
+                let mut out = first.join().unwrap_or_default();
+                out.append(&mut second);
+                out
+            })
+        }
     };
     writer
         .commit()
@@ -560,7 +572,7 @@ fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Replaces `path` atomically (a temp file, fsync, rename).
+/// Replaces `path` atomically (a temp file renamed; not fsynced: see dir.rs).
 fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let r = (|| -> std::io::Result<()> {
@@ -572,7 +584,6 @@ fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
         fs::rename(&tmp, path)
     })();
     if r.is_err() {
@@ -836,6 +847,10 @@ pub fn run(admin: &Admin<'_>, args: &SearchArgs, out: &mut dyn Write) -> Result<
         rows.push((s, st, seqs));
     }
     if rows.is_empty() {
+        // the results mbox is fresh even then: a reader must not open old results
+        if let Some(path) = &args.mbox {
+            write_replace(path, b"")?;
+        }
         return Err(Exit::NoMatch.into());
     }
     rows.sort_unstable_by_key(|r| std::cmp::Reverse((r.0.updated_at, r.0.id)));

@@ -148,8 +148,15 @@ pub fn snippet(text: &str, wanted: &[String]) -> String {
     let squeeze = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     match hit {
         None => {
-            let s: String = squeeze(&flat).chars().take(BEFORE + AFTER).collect();
-            s
+            let all = squeeze(&flat);
+            if all.chars().count() <= BEFORE + AFTER {
+                return all;
+            }
+            let s: String = all.chars().take(BEFORE + AFTER).collect();
+            match s.rsplit_once(' ') {
+                Some((s, _)) if !s.is_empty() => format!("{s} ..."),
+                _ => format!("{s}..."),
+            }
         }
         Some(w) => {
             let before: Vec<char> = flat[..w.from].chars().collect();
