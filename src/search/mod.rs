@@ -41,6 +41,7 @@ use crate::route::State;
 use crate::summary::{self, Summary};
 use crate::thread::{self, Part};
 use anyhow::{Context as _, Result, anyhow};
+use mail_parser::MimeHeaders;
 use query::{Field as QField, Is, Node};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
@@ -369,14 +370,40 @@ fn collect_text(parts: &[Part], body: &mut String, names: &mut String) {
     }
 }
 
-/// The header fields that thread.rs does not decode: To, Cc (names and addresses,
-/// decoded) and the Message-ID.
-fn header_facts(message: &[u8]) -> (String, String, Option<String>, Option<i64>) {
+/// What search reads from a header section besides thread.rs's decoding.
+#[derive(Default)]
+struct Facts {
+    to: String,
+    cc: String,
+    id: Option<String>,
+    date: Option<i64>,
+    /// From and Subject, when the header section has raw 8-bit text that is not UTF-8
+    /// (which thread.rs shows as U+FFFD): read in the message's charset, or as
+    /// windows-1252 as mail readers do.
+    from_subject: Option<(String, String)>,
+}
+
+/// Bytes that are not UTF-8, in `charset` (windows-1252 when none is known).
+fn eight_bit(bytes: &[u8], charset: Option<&str>) -> String {
+    let cs = charset
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !matches!(c.as_str(), "us-ascii" | "ascii" | "utf-8" | "utf8" | ""))
+        .unwrap_or_else(|| "windows-1252".into());
+    let cs = crate::inbound::charset_alias(&cs)
+        .unwrap_or(&cs)
+        .to_string();
+    match mail_parser::decoders::charsets::map::charset_decoder(cs.as_bytes()) {
+        Some(d) => d(bytes),
+        None => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+fn header_facts(message: &[u8]) -> Facts {
     let head = crate::inbound::header_section(message);
     let mut block = crate::inbound::known_charsets(head).into_owned();
     block.push(b'\n');
     let Some(m) = crate::inbound::parser().parse_headers(&block[..]) else {
-        return Default::default();
+        return Facts::default();
     };
     let list = |a: Option<&mail_parser::Address<'_>>| {
         let mut s = String::new();
@@ -392,11 +419,27 @@ fn header_facts(message: &[u8]) -> (String, String, Option<String>, Option<i64>)
         }
         s
     };
-    let to = list(m.to());
-    let cc = list(m.cc());
-    let id = m.message_id().map(|s| s.to_lowercase());
-    let date = crate::inbound::date(&m).map(|d| d.to_timestamp());
-    (to, cc, id, date)
+    let mut facts = Facts {
+        to: list(m.to()),
+        cc: list(m.cc()),
+        id: m.message_id().map(|s| s.to_lowercase()),
+        date: crate::inbound::date(&m).map(|d| d.to_timestamp()),
+        from_subject: None,
+    };
+    if std::str::from_utf8(head).is_err() {
+        let charset = m
+            .content_type()
+            .and_then(|c| c.attribute("charset"))
+            .map(str::to_string);
+        let text = eight_bit(&block, charset.as_deref());
+        if let Some(m) = crate::inbound::parser().parse_headers(text.as_bytes()) {
+            let from = list(m.from());
+            facts.to = list(m.to());
+            facts.cc = list(m.cc());
+            facts.from_subject = Some((from, crate::inbound::subject(&m).to_string()));
+        }
+    }
+    facts
 }
 
 /// The documents of one ticket file, its summary, and whether it waits for an answer.
@@ -414,7 +457,14 @@ fn ticket_docs(
     let mut docs = Vec::with_capacity(entries.len());
     for (seq, e) in entries.iter().enumerate() {
         let m = thread::entry_message(e);
-        let (to, cc, mid, date) = header_facts(&e.message);
+        let Facts {
+            to,
+            cc,
+            id: mid,
+            date,
+            from_subject,
+        } = header_facts(&e.message);
+        let (from, subject) = from_subject.unwrap_or((m.from.clone(), m.subject.clone()));
         let mut body = String::new();
         let mut names = String::new();
         collect_text(&m.parts, &mut body, &mut names);
@@ -433,10 +483,10 @@ fn ticket_docs(
         if let Some(mid) = mid {
             doc.add_text(f.id, mid);
         }
-        add_words(&mut doc, f.from, &m.from);
+        add_words(&mut doc, f.from, &from);
         add_words(&mut doc, f.to, &to);
         add_words(&mut doc, f.cc, &cc);
-        add_words(&mut doc, f.subject, &m.subject);
+        add_words(&mut doc, f.subject, &subject);
         add_words(&mut doc, f.body, &body);
         add_words(&mut doc, f.attachment, &names);
         docs.push(doc);
