@@ -307,10 +307,38 @@ impl Known {
         Known { text, written }
     }
 
-    fn lines(&self) -> HashMap<u32, StateLine<'_>> {
-        self.text.lines().filter_map(parse_state_line).collect()
+    fn lines(&self) -> IdMap<StateLine<'_>> {
+        let mut m = IdMap::with_capacity_and_hasher(
+            self.text.len() / 120,
+            std::hash::BuildHasherDefault::<IdHasher>::default(),
+        );
+        m.extend(self.text.lines().filter_map(parse_state_line));
+        m
     }
 }
+
+/// Ticket ids are small distinct numbers: a multiplicative hash is enough, and much
+/// cheaper than SipHash for the 100,000 lines of a state file.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 fn key(st: State, id: u32) -> String {
     format!("{}{id}", if st == State::Open { 'o' } else { 'c' })
@@ -838,7 +866,7 @@ pub fn run(admin: &Admin<'_>, args: &SearchArgs, out: &mut dyn Write) -> Result<
     for &st in states {
         known.push((st, catch_up(&sd, &index, &f, admin.cfg, st, false)?));
     }
-    let lines: Vec<(State, HashMap<u32, StateLine<'_>>)> =
+    let lines: Vec<(State, IdMap<StateLine<'_>>)> =
         known.iter().map(|(st, k)| (*st, k.lines())).collect();
     let bounced: Vec<u32> = if node.uses(Is::Bounced) {
         let addrs = admin
