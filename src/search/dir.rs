@@ -11,6 +11,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
@@ -70,9 +71,11 @@ impl Directory for Unsynced {
     }
 
     fn open_write(&self, path: &Path) -> Result<WritePtr, OpenWriteError> {
+        // group-writable, as the store is: everyone in the store's group searches
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o660)
             .open(self.root.join(path))
             .map_err(|e| {
                 if e.kind() == io::ErrorKind::AlreadyExists {
@@ -93,7 +96,14 @@ impl Directory for Unsynced {
         let target = self.root.join(path);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
         let tmp = self.root.join(format!(".{name}.tmp{}", std::process::id()));
-        let r = fs::write(&tmp, data).and_then(|()| fs::rename(&tmp, &target));
+        let r = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o660)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(data))
+            .and_then(|()| fs::rename(&tmp, &target));
         if r.is_err() {
             let _ = fs::remove_file(&tmp);
         }
@@ -132,7 +142,12 @@ impl BootCheck {
     /// Records this boot, durably (it is written once per boot, so its fsync is cheap).
     pub fn record(dir: &Path) -> io::Result<()> {
         let tmp = dir.join("boot.tmp");
-        let mut f = File::create(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o660)
+            .open(&tmp)?;
         f.write_all(Self::current().as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, dir.join("boot"))?;

@@ -247,8 +247,7 @@ impl SearchDir {
 
     /// The exclusive lock every search and rebuild holds.
     fn lock(&self) -> Result<fs::File> {
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
+        mkdirs(&self.dir)?;
         let path = self.dir.join("lock");
         let f = OpenOptions::new()
             .read(true)
@@ -284,7 +283,7 @@ impl SearchDir {
             let _ = fs::remove_file(self.state_path(st));
         }
         let _ = fs::remove_dir_all(&idx);
-        fs::create_dir_all(&idx).with_context(|| format!("creating {}", idx.display()))?;
+        mkdirs(&idx)?;
         dir::BootCheck::record(&self.dir)
             .with_context(|| format!("writing {}/boot", self.dir.display()))?;
         let d = dir::Unsynced::open(&idx).with_context(|| format!("opening {}", idx.display()))?;
@@ -339,6 +338,17 @@ impl std::hash::Hasher for IdHasher {
 }
 
 type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// A directory of the index, group-writable as the store is (the setgid bit of
+/// `.mailtix/` is inherited).
+fn mkdirs(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o770)
+        .create(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
 
 fn key(st: State, id: u32) -> String {
     format!("{}{id}", if st == State::Open { 'o' } else { 'c' })
