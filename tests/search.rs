@@ -512,3 +512,114 @@ fn control_characters_from_mail_never_reach_the_terminal() {
         assert!(!r.stdout.contains('\x07'), "{:?}", r.stdout);
     }
 }
+
+/// The words of what `show` prints for one ticket: the From, Subject and text lines,
+/// not the labels, dates, separators or the attachment list's types and sizes. Two
+/// differences are left out on purpose: a line where `show` prints U+FFFD for raw 8-bit
+/// header text (search reads it in the message's charset, so `Köln` is found, not
+/// `K�ln`), and a word that `show` joins by dropping a bare CR in it (`bare\rCR`: for
+/// search, as for any mail reader, the CR separates two words).
+fn shown_words(show: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_attachments = false;
+    for line in show.lines() {
+        if line.starts_with("Ticket ")
+            || line.starts_with("=== ")
+            || line.starts_with("Note: ")
+            || line.contains('\u{fffd}')
+        {
+            continue;
+        }
+        if line == "Attachments:" {
+            in_attachments = true;
+            continue;
+        }
+        if in_attachments {
+            if let Some(item) = line.strip_prefix("  - ") {
+                // "name (type, size)": the name is searchable as attachment:
+                let name = item.rsplit_once(" (").map_or(item, |(n, _)| n);
+                if name != "(unnamed)" && name != "(alternative)" {
+                    out.extend(mailtix::search::text::terms(name));
+                }
+                continue;
+            }
+            in_attachments = false;
+        }
+        let text = if let Some(v) = line.strip_prefix("From:    ") {
+            v
+        } else if let Some(v) = line.strip_prefix("Subject: ") {
+            v
+        } else if line.starts_with("Date:    ") || line.starts_with("--- ") {
+            continue;
+        } else {
+            line
+        };
+        out.extend(mailtix::search::text::terms(text));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn every_word_show_prints_is_found_in_its_ticket() {
+    let env = Env::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for dir in ["", "charsets", "show", "search"] {
+        for e in fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "eml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for p in &files {
+        env.run(
+            &[
+                "deliver",
+                "--recipient",
+                "support@example.org",
+                "--sender",
+                "someone@customer.example",
+            ],
+            &fs::read(p).unwrap(),
+            &[],
+        );
+    }
+    let ids: Vec<u32> = (1..)
+        .take_while(|id| env.store.join(id.to_string()).exists())
+        .collect();
+    assert!(
+        ids.len() >= 20,
+        "only {} tickets from the fixtures",
+        ids.len()
+    );
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for &id in &ids {
+        let show = env.run(&["show", &id.to_string()], b"", &[]);
+        show.code(0);
+        let raw = String::from_utf8_lossy(&env.ticket(id)).into_owned();
+        let words: Vec<String> = shown_words(&show.stdout)
+            .into_iter()
+            .filter(|w| !(w == "barecr" && raw.contains("bare\rCR")))
+            .collect();
+        // each word on its own: OR'ed together, one hit would hide a miss
+        for w in &words {
+            let q = format!("ticket:{id} \"{w}\"");
+            let (got, _) = ids_of(&env, &q);
+            if got != [id] {
+                missing.push(format!("ticket {id}: {w:?}"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 200, "only {checked} words checked");
+    assert!(missing.is_empty(), "not found: {}", missing.join(", "));
+}
+
+fn ids_of(env: &Env, q: &str) -> (Vec<u32>, i32) {
+    ids(env, &[q])
+}
