@@ -738,17 +738,14 @@ fn flag(f: &Fields, v: &str) -> Box<dyn Query> {
 }
 
 fn words_in(field: Field, text: &str) -> Box<dyn Query> {
-    let terms: Vec<Term> = text::terms(text)
-        .iter()
-        .map(|t| Term::from_field_text(field, t))
+    let mut terms: Vec<(usize, Term)> = text::query_words(text)
+        .into_iter()
+        .map(|w| (w.position, Term::from_field_text(field, &w.text)))
         .collect();
     match terms.len() {
         0 => Box::new(EmptyQuery),
-        1 => Box::new(TermQuery::new(
-            terms.into_iter().next().expect("one term"),
-            IndexRecordOption::Basic,
-        )),
-        _ => Box::new(PhraseQuery::new(terms)),
+        1 => Box::new(TermQuery::new(terms.remove(0).1, IndexRecordOption::Basic)),
+        _ => Box::new(PhraseQuery::new_with_offset(terms)),
     }
 }
 

@@ -8,8 +8,8 @@
 //! - Chinese and Japanese have no spaces between words: a run of Han, Hiragana or
 //!   Katakana characters is indexed as overlapping character bigrams (`東京都` is
 //!   `東京 京都`), each at its own position, so that any word of two or more characters
-//!   is found as a phrase of bigrams. Their marks are kept (NFKC): `が` is not `か`.
-//!   A run of one character is that character.
+//!   is found as a phrase of bigrams; each character is indexed alone too, so that a
+//!   word of one character is found. Their marks are kept (NFKC): `が` is not `か`.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -67,8 +67,20 @@ fn fold_cjk(s: &str) -> String {
     s.nfkc().collect()
 }
 
-/// The words of `text`, folded, in order, with their positions.
+/// The words of `text` as they are indexed, folded, in order, with their positions.
+/// A CJK run of n characters takes n positions: its bigrams, and each character alone
+/// (so that a one-character word is found too).
 pub fn words(text: &str) -> Vec<Word> {
+    cut(text, true)
+}
+
+/// The words of a query's text: as [`words`], without the single CJK characters of a
+/// longer run (a phrase of its bigrams finds it), at the same positions.
+pub fn query_words(text: &str) -> Vec<Word> {
+    cut(text, false)
+}
+
+fn cut(text: &str, unigrams: bool) -> Vec<Word> {
     let mut out = Vec::new();
     let mut position = 0;
     let mut run_start: Option<(usize, Class)> = None;
@@ -97,16 +109,27 @@ pub fn words(text: &str) -> Vec<Word> {
                 });
                 position += 1;
             } else {
-                for (i, c) in chars.iter().enumerate().take(chars.len() - 1) {
-                    let (a, b) = (from + c.0, end_of(i + 1));
-                    out.push(Word {
-                        text: fold_cjk(&text[a..b]),
-                        from: a,
-                        to: b,
-                        position,
-                    });
-                    position += 1;
+                for (i, c) in chars.iter().enumerate() {
+                    let a = from + c.0;
+                    if unigrams {
+                        out.push(Word {
+                            text: fold_cjk(&text[a..end_of(i)]),
+                            from: a,
+                            to: end_of(i),
+                            position: position + i,
+                        });
+                    }
+                    if i + 1 < chars.len() {
+                        let b = end_of(i + 1);
+                        out.push(Word {
+                            text: fold_cjk(&text[a..b]),
+                            from: a,
+                            to: b,
+                            position: position + i,
+                        });
+                    }
                 }
+                position += chars.len();
             }
         }
         Class::Other => {}
@@ -132,7 +155,7 @@ pub fn words(text: &str) -> Vec<Word> {
 
 /// The folded words of `text` only (what a query term becomes).
 pub fn terms(text: &str) -> Vec<String> {
-    words(text).into_iter().map(|w| w.text).collect()
+    query_words(text).into_iter().map(|w| w.text).collect()
 }
 
 /// A short piece of `text` around the first word that is one of `wanted` (folded
@@ -230,18 +253,34 @@ mod tests {
 
     #[test]
     fn cjk_runs_become_bigrams_with_positions() {
-        let w = words("打印机坏了 ok 東");
-        let t: Vec<(&str, usize)> = w.iter().map(|w| (w.text.as_str(), w.position)).collect();
+        let pairs = |w: Vec<Word>| -> Vec<(String, usize)> {
+            w.into_iter().map(|w| (w.text, w.position)).collect()
+        };
+        let want = |v: &[(&str, usize)]| -> Vec<(String, usize)> {
+            v.iter().map(|(t, p)| (t.to_string(), *p)).collect()
+        };
         assert_eq!(
-            t,
-            [
+            pairs(query_words("打印机坏了 ok 東")),
+            want(&[
                 ("打印", 0),
                 ("印机", 1),
                 ("机坏", 2),
                 ("坏了", 3),
-                ("ok", 4),
-                ("東", 5)
-            ]
+                ("ok", 5),
+                ("東", 6)
+            ])
+        );
+        // indexed, each character stands alone too, at its own position
+        assert_eq!(
+            pairs(words("打印机 ok")),
+            want(&[
+                ("打", 0),
+                ("打印", 0),
+                ("印", 1),
+                ("印机", 1),
+                ("机", 2),
+                ("ok", 3)
+            ])
         );
         // marks stay, half-width katakana becomes full-width
         assert_eq!(terms("が"), ["が"]);
