@@ -440,6 +440,21 @@ fn a_lost_state_file_or_index_costs_a_rebuild_never_a_wrong_answer() {
     // a state file with garbage lines
     fs::write(dir.join("open.state"), "garbage\n1\t2\n").unwrap();
     check(&env, &[(&["zebracorn"], &[7]), (&["grusse"], &[2])]);
+    // an index whose words were cut another way (an older mailtix)
+    fs::write(dir.join("version"), "mailtix-search 0\n").unwrap();
+    check(&env, &[(&["zebracorn"], &[7]), (&["打印机"], &[5])]);
+    assert_eq!(
+        fs::read_to_string(dir.join("version")).unwrap(),
+        "mailtix-search 1",
+        "the index was not built again"
+    );
+    // an index from before a restart (another boot id) is built again too
+    fs::write(dir.join("boot"), "another-boot\n").unwrap();
+    check(&env, &[(&["grusse"], &[2])]);
+    assert_ne!(
+        fs::read_to_string(dir.join("boot")).unwrap(),
+        "another-boot\n"
+    );
     // a broken index
     fs::remove_dir_all(dir.join("index")).unwrap();
     fs::create_dir(dir.join("index")).unwrap();

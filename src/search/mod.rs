@@ -82,6 +82,9 @@ impl std::error::Error for Exit {}
 /// A ticket whose modification time is this close to the state file's is read again
 /// (timestamps are taken from a coarse clock: a few milliseconds).
 const RACY_NS: u128 = 100_000_000;
+/// How words are cut and what documents hold (text.rs, `schema`): an index written
+/// with another version is built again. Change it with either.
+const INDEX_VERSION: &str = "mailtix-search 1";
 /// Segments a catch-up may pile up before it lets tantivy merge them.
 const MAX_SEGMENTS: usize = 12;
 /// The writer's memory for a catch-up (tantivy's minimum) and for a full build.
@@ -268,7 +271,9 @@ impl SearchDir {
         let (schema, fields) = schema();
         let idx = self.dir.join("index");
         // An index from before the last restart may be torn (dir.rs): built again.
-        let existing = if fresh || !dir::BootCheck::same_boot(&self.dir) {
+        let same_words =
+            fs::read_to_string(self.dir.join("version")).is_ok_and(|v| v.trim() == INDEX_VERSION);
+        let existing = if fresh || !same_words || !dir::BootCheck::same_boot(&self.dir) {
             None
         } else {
             dir::Unsynced::open(&idx)
@@ -289,6 +294,7 @@ impl SearchDir {
         let d = dir::Unsynced::open(&idx).with_context(|| format!("opening {}", idx.display()))?;
         let i = Index::create(d, schema, Default::default())
             .map_err(|e| anyhow!("creating the search index: {e}"))?;
+        write_replace(&self.dir.join("version"), INDEX_VERSION.as_bytes())?;
         Ok((i, fields))
     }
 }
