@@ -643,3 +643,37 @@ fn every_word_show_prints_is_found_in_its_ticket() {
 fn ids_of(env: &Env, q: &str) -> (Vec<u32>, i32) {
     ids(env, &[q])
 }
+
+#[test]
+fn the_help_documents_every_prefix_and_operator() {
+    let env = Env::new();
+    let r = env.run(&["search", "--help"], b"", &[]);
+    r.code(0);
+    for word in [
+        "from:",
+        "to:",
+        "cc:",
+        "subject:",
+        "s:",
+        "body:",
+        "b:",
+        "attachment:",
+        "n:",
+        "id:",
+        "ticket:",
+        "is:open",
+        "is:closed",
+        "is:bounced",
+        "is:waiting",
+        "date:",
+        "OR",
+        "NOT",
+        "-toner",
+        "\"on fire\"",
+        "--mbox",
+        "--limit",
+        "--json",
+    ] {
+        assert!(r.stdout.contains(word), "--help lacks {word}");
+    }
+}
