@@ -155,52 +155,12 @@ impl Admin<'_> {
             }
             writeln!(out, "\n]")?;
         } else {
-            let table: Vec<[String; 7]> = rows
+            let shown: Vec<&Summary<'_>> = rows
                 .iter()
                 .filter(|(_, e)| e.is_none())
-                .map(|(s, _)| {
-                    [
-                        s.id.to_string(),
-                        s.state.as_str().to_string(),
-                        s.updated_at
-                            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-                            .unwrap_or_default(),
-                        s.messages.to_string(),
-                        if s.requester_bounces {
-                            format!("{} (bounces)", s.requester)
-                        } else {
-                            s.requester.to_string()
-                        },
-                        s.subject.to_string(),
-                        s.queue.to_string(),
-                    ]
-                })
+                .map(|(s, _)| s)
                 .collect();
-            let head = [
-                "ID",
-                "STATE",
-                "UPDATED (UTC)",
-                "MSGS",
-                "REQUESTER",
-                "SUBJECT",
-                "QUEUE",
-            ];
-            if show_queue {
-                // The queue goes before the subject, which is never padded.
-                let table: Vec<[String; 7]> = table
-                    .into_iter()
-                    .map(|[a, b, c, d, e, f, g]| [a, b, c, d, e, g, f])
-                    .collect();
-                let [a, b, c, d, e, f, g] = head;
-                print_table(out, [a, b, c, d, e, g, f], &table)?;
-            } else {
-                let table: Vec<[String; 6]> = table
-                    .into_iter()
-                    .map(|[a, b, c, d, e, f, _]| [a, b, c, d, e, f])
-                    .collect();
-                let [a, b, c, d, e, f, _] = head;
-                print_table(out, [a, b, c, d, e, f], &table)?;
-            }
+            print_tickets(out, &shown, show_queue, &|_| String::new())?;
         }
         if !bad.is_empty() {
             bail!("{} unreadable: {}", bad.len(), bad.join("; "));
@@ -593,6 +553,8 @@ impl Admin<'_> {
             out,
             "indexed {entries} messages in {tickets} tickets; the next ticket is {next}"
         )?;
+        let searchable = crate::search::rebuild(self)?;
+        writeln!(out, "rebuilt the search index of {searchable} tickets")?;
         if !errors.is_empty() {
             bail!("{}", errors.join("; "));
         }
@@ -820,19 +782,62 @@ fn mutt_regex_literal(s: &str) -> Option<String> {
     Some(out)
 }
 
-/// Prints rows with aligned columns; the last column is not padded.
-fn print_table<const N: usize>(
+/// The one printer of tickets, for `list` and `search`: `list`'s columns, with QUEUE
+/// before SUBJECT when `queue` is set (the subject, last, is never padded), and the
+/// line `after(i)`, when not empty, under row `i`.
+pub(crate) fn print_tickets(
     out: &mut dyn Write,
-    head: [&str; N],
-    rows: &[[String; N]],
+    tickets: &[&Summary<'_>],
+    queue: bool,
+    after: &dyn Fn(usize) -> String,
 ) -> Result<()> {
-    // Widths are measured on what the terminal filter (term.rs) will let through.
-    let rows: Vec<[String; N]> = rows
+    let mut head = vec!["ID", "STATE", "UPDATED (UTC)", "MSGS", "REQUESTER"];
+    if queue {
+        head.push("QUEUE");
+    }
+    head.push("SUBJECT");
+    let rows: Vec<Vec<String>> = tickets
         .iter()
-        .map(|r| r.clone().map(|c| crate::term::clean(&c)))
+        .map(|s| {
+            let mut row = vec![
+                s.id.to_string(),
+                s.state.as_str().to_string(),
+                s.updated_at
+                    .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default(),
+                s.messages.to_string(),
+                if s.requester_bounces {
+                    format!("{} (bounces)", s.requester)
+                } else {
+                    s.requester.to_string()
+                },
+            ];
+            if queue {
+                row.push(s.queue.to_string());
+            }
+            row.push(s.subject.to_string());
+            row
+        })
+        .collect();
+    print_columns(out, &head, &rows, after)
+}
+
+/// Prints rows with aligned columns (the last one not padded), with the line
+/// `after(i)`, when not empty, under row `i`.
+fn print_columns(
+    out: &mut dyn Write,
+    head: &[&str],
+    rows: &[Vec<String>],
+    after: &dyn Fn(usize) -> String,
+) -> Result<()> {
+    let n = head.len();
+    // Widths are measured on what the terminal filter (term.rs) will let through.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| crate::term::clean(c)).collect())
         .collect();
     let rows = &rows[..];
-    let mut width = head.map(|h| h.chars().count());
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             width[i] = width[i].max(c.chars().count().min(60));
@@ -841,7 +846,7 @@ fn print_table<const N: usize>(
     let line = |cells: Vec<&str>| -> String {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
-            if i + 1 == N {
+            if i + 1 == n {
                 s.push_str(c);
             } else {
                 let c: String = c.chars().take(60).collect();
@@ -851,8 +856,12 @@ fn print_table<const N: usize>(
         s.trim_end().to_string()
     };
     writeln!(out, "{}", line(head.to_vec()))?;
-    for r in rows {
+    for (i, r) in rows.iter().enumerate() {
         writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+        let extra = after(i);
+        if !extra.is_empty() {
+            writeln!(out, "{extra}")?;
+        }
     }
     Ok(())
 }

@@ -73,8 +73,38 @@ pub enum AdminCommand {
     /// With --nagios, a monitoring plugin instead: one line with perfdata, exit 0 (OK),
     /// 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN); it only reads.
     Check(CheckArgs),
-    /// Rebuild the Message-ID index and the id counter from the mbox files.
+    /// Rebuild the Message-ID index, the id counter and the search index from the mbox files.
     Reindex,
+    /// Find tickets whose messages match a query (open tickets unless --all or --closed).
+    ///
+    /// Prints one line per ticket, as `list` does, and under it a snippet of the first
+    /// matching message with the match in [brackets]. Exits 0 when a ticket matched, 1
+    /// when none did, 2 on a bad query. Matching is on the decoded text that `show`
+    /// prints (MIME, charsets, HTML as text, text attachments), ignoring case and
+    /// accents; Chinese and Japanese words are found too. A message matches when all
+    /// of the query holds for it; a ticket matches when one of its messages does.
+    ///
+    /// Query language (the words of QUERY are joined by spaces):
+    ///
+    ///   printer fire        both words (in the subject, body, From or an attachment name)
+    ///   '"on fire"'         the words in this order (quote the quotes for the shell)
+    ///   -toner              must not match;  NOT toner  is the same
+    ///   a OR b, (a OR b) c  either; parentheses group
+    ///   from:ann  to:  cc:  addresses and display names
+    ///   subject:x  s:x      the subject;  body:x  b:x  the text
+    ///   attachment:log.txt  n:log  an attachment's file name
+    ///   id:<msgid@host>     a Message-ID;  ticket:42  one ticket;  queue:sales
+    ///   is:open  is:closed  the ticket's state (either one makes the search cover both)
+    ///   is:bounced          the requester's address bounces
+    ///   is:waiting          the newest message is not from an admin
+    ///   date:2026-01-01..2026-03-31  date:30d..  date:..2025-12-31  date:2026-02-03
+    ///                       the Date of the message (UTC days; Nd, Nw, Nm, Ny ago)
+    ///
+    /// An unknown prefix (`foo:`) is a usage error; quote it to search for the text.
+    /// The index lives in STORE/.mailtix/search/; each search first reads the tickets
+    /// that changed since the last one, and `reindex` rebuilds it.
+    #[command(verbatim_doc_comment)]
+    Search(SearchArgs),
     /// Print mutt commands that make replies from a ticket folder come from, and copy,
     /// ticket-N@ (see muttrc.sample: `folder-hook . 'source "mailtix muttrc |"'`).
     Muttrc,
@@ -152,6 +182,29 @@ pub struct ListArgs {
     /// Only the tickets of this queue.
     #[arg(long, value_name = "NAME")]
     pub queue: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Open and closed tickets.
+    #[arg(long, conflicts_with = "closed")]
+    pub all: bool,
+    /// Only closed tickets.
+    #[arg(long)]
+    pub closed: bool,
+    /// One JSON array: `list --json`'s fields, plus `matches` and `snippet`.
+    #[arg(long)]
+    pub json: bool,
+    /// At most N tickets (the most recently active).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Also write every matching message of those tickets into FILE, a new mbox
+    /// (replaced if it exists), for `mutt -R -f FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub mbox: Option<std::path::PathBuf>,
+    /// The query (see above).
+    #[arg(required = true, allow_hyphen_values = true, value_name = "QUERY")]
+    pub query: Vec<String>,
 }
 
 #[derive(Debug, Args)]

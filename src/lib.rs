@@ -38,6 +38,8 @@
 //!             template preview (anyhow)
 //! summary.rs  list summaries and check's problems                         pure
 //! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
+//! search/     `search`: the query language, the words, a tantivy index under
+//!             .mailtix/search/ that each search brings up to date first
 //! term.rs     the one filter between admin output and the terminal        pure
 //! template.rs the text of the mail mailtix sends: parse, check, render    pure
 //! queue.rs    several intake addresses; a ticket's queue; STORE/queues/ for Exim
@@ -90,6 +92,7 @@ pub mod plan;
 pub mod policy;
 pub mod queue;
 pub mod route;
+pub mod search;
 pub mod store;
 pub mod summary;
 pub mod template;
@@ -308,6 +311,7 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
     let mode = match &command {
         AdminCommand::Show(a) if a.raw => term::Mode::Raw,
         AdminCommand::List(a) if a.json => term::Mode::Json,
+        AdminCommand::Search(a) if a.json => term::Mode::Json,
         _ => term::Mode::Text,
     };
     let mut stdout = term::Terminal::new(stdout, mode);
@@ -348,6 +352,7 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Check(_) => admin.check(stdout),
         AdminCommand::Reindex => admin.reindex(stdout),
         AdminCommand::Muttrc => admin.muttrc(stdout),
+        AdminCommand::Search(a) => search::run(&admin, a, stdout),
         AdminCommand::Init(a) => {
             format::init(&cfg.store, a.user.as_deref(), a.group.as_deref(), stdout)
         }
@@ -364,6 +369,13 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
     match result.and(flushed.map_err(Into::into)) {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,
+        // search exits as grep: 1 for no match (silently), 2 for a bad query
+        Err(e) if matches!(e.downcast_ref(), Some(search::Exit::NoMatch)) => 1,
+        Err(e) if matches!(e.downcast_ref(), Some(search::Exit::Usage(_))) => {
+            let _ = writeln!(stderr, "mailtix search: {}", one_line(&format!("{e}")));
+            let _ = stderr.flush();
+            2
+        }
         Err(e) => {
             let _ = writeln!(stderr, "mailtix: {}", one_line(&format!("{e:#}")));
             let _ = stderr.flush();

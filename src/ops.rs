@@ -214,7 +214,7 @@ pub fn health(cfg: &Config, store: &Store, now: DateTime<Utc>, exim_log: &Path) 
 
 /// When the requester's unanswered mail arrived, if the newest mail in the ticket is
 /// not from an admin (notes such as close and reopen records are not mail).
-fn waiting_since(cfg: &Config, data: &[u8]) -> Option<DateTime<Utc>> {
+pub(crate) fn waiting_since(cfg: &Config, data: &[u8]) -> Option<DateTime<Utc>> {
     let entries = crate::mbox::read(data).ok()?;
     let last = entries
         .iter()

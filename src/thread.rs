@@ -45,26 +45,29 @@ pub struct Attachment {
     pub content_type: String,
     /// Decoded size in bytes.
     pub size: usize,
+    /// The decoded text of a `text/*` attachment (`show` lists it; search reads it).
+    #[serde(skip)]
+    pub text: Option<String>,
 }
 
 /// Every message of a ticket file, in order.
 pub fn read(data: &[u8]) -> Result<Vec<Message>, String> {
     let entries = mbox::read(data)?;
-    Ok(entries
-        .iter()
-        .map(|e| {
-            let mut m = message(&e.message, 0, &mut 0);
-            if m.date.is_empty() {
-                m.date = e
-                    .from_line
-                    .split_once(' ')
-                    .map(|x| x.1)
-                    .unwrap_or("")
-                    .to_string();
-            }
-            m
-        })
-        .collect())
+    Ok(entries.iter().map(entry_message).collect())
+}
+
+/// One mbox entry as a decoded message (the date of its From_ line when it has none).
+pub fn entry_message(e: &mbox::Entry) -> Message {
+    let mut m = message(&e.message, 0, &mut 0);
+    if m.date.is_empty() {
+        m.date = e
+            .from_line
+            .split_once(' ')
+            .map(|x| x.1)
+            .unwrap_or("")
+            .to_string();
+    }
+    m
 }
 
 /// The first text part of one message, decoded (HTML as text): what a notice quotes.
@@ -490,6 +493,7 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
             name: name.clone(),
             content_type: ctype.clone(),
             size,
+            text: None,
         })
     };
     if depth >= MAX_DEPTH && (ctype.starts_with("multipart/") || ctype.starts_with("message/")) {
@@ -533,6 +537,7 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
                     name: Some("(alternative)".into()),
                     content_type: types[i].clone(),
                     size: transfer_decode(body, cte.as_deref()).len(),
+                    text: None,
                 }));
             }
         } else {
@@ -558,6 +563,19 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
         } else {
             text
         }));
+    } else if ctype.starts_with("text/") {
+        // a text attachment: listed as an attachment, its text kept for search
+        let charset = param(&ps, "charset");
+        let text = decode_text(&decoded, charset.as_deref());
+        let mut a = attachment(decoded.len());
+        if let Part::Attachment(a) = &mut a {
+            a.text = Some(if ctype == "text/html" {
+                html_to_text(&text)
+            } else {
+                text
+            });
+        }
+        out.push(a);
     } else {
         out.push(attachment(decoded.len()));
     }

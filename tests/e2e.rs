@@ -33,3 +33,8 @@ fn exim_end_to_end() {
 fn mutt_end_to_end() {
     run_script("mutt.sh");
 }
+
+#[test]
+fn mutt_search_macro_end_to_end() {
+    run_script("search-mutt.sh");
+}

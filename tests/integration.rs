@@ -19,5 +19,6 @@ mod properties;
 mod queues;
 mod realmail;
 mod reliability;
+mod search;
 mod security;
 mod trust;

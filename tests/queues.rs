@@ -725,3 +725,47 @@ fn the_relay_footer_goes_under_a_plain_answer_only() {
         r.stdout
     );
 }
+
+#[test]
+fn search_finds_a_queues_tickets_and_follows_a_move() {
+    let env = queues_env(SALES);
+    for (rcpt, mid) in [
+        ("sales@example.org", "q1@c.example"),
+        ("support@example.org", "q2@c.example"),
+        ("sales@example.org", "q3@c.example"),
+    ] {
+        let m = mail("ann@customer.example", "printer quote", mid, "", "x\n");
+        env.deliver(rcpt, "ann@customer.example", &m)
+            .deliver_code(0);
+    }
+    let ids = |q: &str| {
+        let r = env.run(&["search", "--json", "printer", q], b"", &[]);
+        let v: serde_json::Value = if r.stdout.is_empty() {
+            serde_json::Value::Array(Vec::new())
+        } else {
+            serde_json::from_str(&r.stdout).unwrap()
+        };
+        let mut ids: Vec<u64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect();
+        ids.sort();
+        (ids, r.code)
+    };
+    assert_eq!(ids("queue:sales"), (vec![1, 3], 0));
+    assert_eq!(ids("queue:Support"), (vec![2], 0));
+    assert_eq!(ids("-queue:sales"), (vec![2], 0));
+    assert_eq!(ids("queue:nowhere"), (vec![], 1));
+    env.run(&["move", "3", "support"], b"", &[]).code(0);
+    assert_eq!(ids("queue:sales"), (vec![1], 0));
+    assert_eq!(ids("queue:support"), (vec![2, 3], 0));
+    let table = env.run(&["search", "printer"], b"", &[]);
+    table.code(0);
+    let head = table.stdout.lines().next().unwrap();
+    assert!(
+        head.contains("QUEUE") && head.ends_with("SUBJECT"),
+        "{head}"
+    );
+}
