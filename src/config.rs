@@ -52,6 +52,16 @@ struct RawConfig {
     hooks: Option<Vec<RawHook>>,
     /// Seconds all the hooks of one delivery may take together.
     hook_time_limit: Option<u64>,
+    /// The static HTML archive (`mailtix html`).
+    html: Option<RawHtml>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHtml {
+    /// "text" (HTML parts shown as text) or "sanitised" (shown as HTML through a
+    /// whitelist, never with images).
+    html_parts: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +200,8 @@ pub struct Config {
     /// Seconds all the hooks of one delivery may take together (each hook's own
     /// timeout is clipped to what is left).
     pub hook_time_limit_secs: u64,
+    /// `[html] html_parts = "sanitised"`: the archive shows HTML parts sanitised.
+    pub html_sanitised: bool,
     /// Where the config came from, for `check` and messages.
     pub source: Option<PathBuf>,
 }
@@ -336,6 +348,15 @@ impl Config {
                 .unwrap_or(100),
             hooks,
             hook_time_limit_secs: raw.hook_time_limit.unwrap_or(DEFAULT_HOOK_TIME_LIMIT),
+            html_sanitised: match raw.html.as_ref().and_then(|h| h.html_parts.as_deref()) {
+                None | Some("text") => false,
+                Some("sanitised") => true,
+                Some(other) => {
+                    return Err(format!(
+                        "html: html_parts = {other:?}: expected \"text\" or \"sanitised\""
+                    ));
+                }
+            },
             source: None,
         };
         check_word("support", &cfg.support)?;

@@ -26,6 +26,7 @@
 //! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
 //! term.rs     the one filter between admin output and the terminal        pure
 //! format.rs   the store's format number, `upgrade`, `init`; checked first by every command
+//! html/       `mailtix html`: a static archive, incremental; render.rs is pure
 //! ops.rs      man pages, completions and ticket ids for the package; selftest,
 //!             check --nagios and metrics, which only read the live store
 //! ```
@@ -61,6 +62,7 @@ pub mod error;
 pub mod format;
 pub mod headers;
 pub mod hooks;
+pub mod html;
 pub mod inbound;
 pub mod mailer;
 pub mod mbox;
@@ -328,6 +330,7 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Ids(a) => ops::ids(&admin.store, a, stdout),
         AdminCommand::Selftest(a) => ops::selftest(&cfg, a, now, stdout),
         AdminCommand::Metrics(a) => ops::metrics(&cfg, &admin.store, a, now, stdout),
+        AdminCommand::Html(a) => html::build(&cfg, &admin.store, a, &cwd, stdout),
     };
     let flushed = stdout.flush();
     match result.and(flushed.map_err(Into::into)) {

@@ -153,6 +153,11 @@ impl Store {
         self.root.join(".mailtix")
     }
 
+    /// Where `mailtix html` keeps what it knows of each archive it writes (rebuildable).
+    pub fn html_state_dir(&self) -> PathBuf {
+        self.state_dir().join("html")
+    }
+
     /// Creates the store's directories when missing. The root itself is created only
     /// when no config file named it (the quickstart's `./tickets`).
     pub fn init(&self) -> io::Result<()> {
