@@ -36,3 +36,4 @@ PY
     "$R/venv/bin/roundup-admin" -i "$R/tracker" create user username=ann address=ann@customer.example roles=User >/dev/null
 fi
 cargo bench --locked --bench deliver -- --roundup "$PWD/$R/tracker" "$@"
+cargo bench --locked --bench html -- "$@"
