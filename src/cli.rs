@@ -220,6 +220,10 @@ pub struct HtmlArgs {
     /// and the attachments.
     #[arg(long)]
     pub public: bool,
+    /// Only ticket N changed since the last run (a hook passes "$MAILTIX_TICKET"): only
+    /// it is read, not every ticket. Without a usable state, the whole store is read.
+    #[arg(long, value_name = "N", value_parser = ticket_id)]
+    pub ticket: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -649,3 +649,94 @@ fn in_chromium_no_script_runs_and_the_pages_show_what_they_hold() {
         }
     }
 }
+
+#[test]
+fn the_hook_update_of_one_ticket_matches_a_full_build() {
+    let env = two_tickets();
+    let out = env.path().join("www");
+    // without a state, --ticket reads the whole store
+    let r = html(&env, &out, &["--ticket", "1"]);
+    r.code(0);
+    assert!(r.stdout.contains("2 rendered"), "{}", r.stdout);
+    type Step<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let steps: [Step<'_>; 4] = [
+        (
+            "1",
+            Box::new(|| {
+                env.deliver(
+                    "ticket-1@example.org",
+                    "ann@customer.example",
+                    &mail(
+                        "ann@customer.example",
+                        "Re: Two files",
+                        "a3@c",
+                        "",
+                        "Again.\n",
+                    ),
+                )
+                .deliver_code(0);
+            }),
+        ),
+        (
+            "3",
+            Box::new(|| {
+                env.deliver(
+                    "support@example.org",
+                    "cy@third.example",
+                    &mail("cy@third.example", "Third", "c1@t", "", "Hi.\n"),
+                )
+                .deliver_code(0);
+            }),
+        ),
+        (
+            "1",
+            Box::new(|| {
+                env.run(&["close", "1"], b"", &[]).code(0);
+            }),
+        ),
+        (
+            "2",
+            Box::new(|| {
+                env.run(&["reopen", "2"], b"", &[]).code(0);
+            }),
+        ),
+    ];
+    for (n, (id, step)) in steps.iter().enumerate() {
+        let before = tree(&out);
+        step();
+        let r = html(&env, &out, &["--ticket", id]);
+        r.code(0);
+        assert!(r.stdout.contains("1 rendered"), "{}", r.stdout);
+        let after = tree(&out);
+        let changed: Vec<&String> = after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
+        assert!(
+            changed.iter().all(|c| c.starts_with(&format!("{id}/"))
+                || [
+                    "index.html",
+                    "feed.atom",
+                    "closed/index.html",
+                    "closed/0.html"
+                ]
+                .contains(&c.as_str())),
+            "{changed:?}"
+        );
+        // the same bytes as a build from nothing, and a full run after it finds nothing
+        let fresh = env.path().join(format!("fresh{n}"));
+        html(&env, &fresh, &[]).code(0);
+        assert_eq!(bytes(&out), bytes(&fresh), "step {n}");
+        let r = html(&env, &out, &[]);
+        assert!(
+            r.stdout.contains("0 rendered") && r.stdout.contains("0 files written"),
+            "{}",
+            r.stdout
+        );
+    }
+    // a ticket that is gone: --ticket falls back to reading the store
+    fs::remove_file(env.store.join("3")).unwrap();
+    html(&env, &out, &["--ticket", "3"]).code(0);
+    assert!(!out.join("3").exists());
+}

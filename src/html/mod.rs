@@ -35,7 +35,7 @@ use crate::store::Store;
 use crate::summary::{self, Summary};
 use anyhow::{Context as _, Result, anyhow, bail};
 use render::{CLOSED_PAGE, FEED_ENTRIES, Options};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -115,7 +115,14 @@ pub fn build(
         root: outdir,
         counts: Counts::default(),
     };
-    let report = update(store, &state, &o, &opts)?;
+    let hinted = match args.ticket {
+        Some(id) => update_one(store, &state, &o, &opts, id)?,
+        None => None,
+    };
+    let report = match hinted {
+        Some(r) => r,
+        None => update(store, &state, &o, &opts)?,
+    };
     writeln!(
         out,
         "html: {} tickets in {} ({} rendered, {} removed); {} files written, {} removed",
@@ -154,43 +161,192 @@ fn meta_line(opts: &Options) -> String {
     )
 }
 
+/// The `counts` state file: closed tickets per closed page.
+fn parse_counts(text: &str) -> BTreeMap<u32, usize> {
+    text.lines()
+        .filter_map(|l| {
+            let (a, b) = l.split_once(' ')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Newest activity first; the higher number first on a tie.
+fn newest_first(a: &Summary<'_>, b: &Summary<'_>) -> std::cmp::Ordering {
+    (b.updated_at, b.id).cmp(&(a.updated_at, a.id))
+}
+
+/// The lines of a state file, as entries.
+fn entries(text: &str) -> impl Iterator<Item = Entry<'_>> {
+    text.lines().filter_map(summary::from_cache_line)
+}
+
+fn lines<'a>(it: impl IntoIterator<Item = &'a Entry<'a>>) -> String {
+    it.into_iter()
+        .map(|(s, size, t)| summary::cache_line(s, *size, *t))
+        .collect()
+}
+
+/// The `FEED_ENTRIES` newest of `all`, newest first.
+fn newest<'a>(all: &[Entry<'a>]) -> Vec<Entry<'a>> {
+    let mut refs: Vec<&Entry<'a>> = all.iter().collect();
+    let n = FEED_ENTRIES.min(refs.len());
+    if n > 0 && n < refs.len() {
+        refs.select_nth_unstable_by(n - 1, |a, b| newest_first(&a.0, &b.0));
+    }
+    refs.truncate(n);
+    refs.sort_unstable_by(|a, b| newest_first(&a.0, &b.0));
+    refs.into_iter().cloned().collect()
+}
+
+/// Writes the pages made from the lists: index.html, closed/index.html and the feed,
+/// then the state files they come from (`open`, `recent`, `counts`).
+fn write_lists(
+    o: &Out,
+    state: &StateDir,
+    opts: &Options,
+    open: &[Entry<'_>],
+    recent: &[Entry<'_>],
+    counts: &BTreeMap<u32, usize>,
+) -> Result<()> {
+    let mut rows: Vec<&Summary<'_>> = open.iter().map(|e| &e.0).collect();
+    rows.sort_unstable_by(|a, b| newest_first(a, b));
+    let closed_total = counts.values().sum();
+    o.write(
+        &o.root,
+        "index.html",
+        render::index_page(&rows, closed_total, opts).as_bytes(),
+    )?;
+    let closed_dir = o.root.join("closed");
+    o.dir(&closed_dir)?;
+    let pages: Vec<(u32, usize)> = counts.iter().map(|(k, n)| (*k, *n)).collect();
+    o.write(
+        &closed_dir,
+        "index.html",
+        render::closed_index(&pages).as_bytes(),
+    )?;
+    let recent_rows: Vec<&Summary<'_>> = recent.iter().map(|e| &e.0).collect();
+    o.write(
+        &o.root,
+        "feed.atom",
+        render::feed(&recent_rows, opts).as_bytes(),
+    )?;
+    let mut sorted: Vec<&Entry<'_>> = open.iter().collect();
+    sorted.sort_unstable_by_key(|e| e.0.id);
+    state.write_if_changed("open", &lines(sorted))?;
+    state.write_if_changed("recent", &lines(recent))?;
+    let counts: String = counts.iter().map(|(k, n)| format!("{k} {n}\n")).collect();
+    state.write_if_changed("counts", &counts)?;
+    Ok(())
+}
+
+/// Renders the tickets in `todo` (on two threads when there are many: a full build
+/// of a large store is mostly this).
+fn render_all(
+    store: &Store,
+    o: &Out,
+    opts: &Options,
+    todo: &[(u32, State, Stamp)],
+) -> Vec<(u32, Result<Entry<'static>, String>)> {
+    let work = |part: usize| -> Vec<_> {
+        todo.iter()
+            .skip(part)
+            .step_by(2)
+            .map(|&(id, st, stamp)| (id, o.ticket(store, id, st, stamp, opts)))
+            .collect()
+    };
+    let mut r = if todo.len() < 8 {
+        let mut r = work(0);
+        r.extend(work(1));
+        r
+    } else {
+        std::thread::scope(|sc| {
+            let first = sc.spawn(|| work(1));
+            let mut r = work(0);
+            r.extend(first.join().unwrap_or_default());
+            r
+        })
+    };
+    r.sort_unstable_by_key(|x| x.0);
+    r
+}
+
+/// Writes closed/K.html from the entries of shard K (or removes it when none is closed).
+fn write_closed_page(o: &Out, opts: &Options, k: u32, shard: &[Entry<'_>]) -> io::Result<()> {
+    let mut rows: Vec<&Summary<'_>> = shard
+        .iter()
+        .map(|e| &e.0)
+        .filter(|s| s.state == "closed")
+        .collect();
+    let dir = o.root.join("closed");
+    let name = format!("{k}.html");
+    if rows.is_empty() {
+        return o.remove_all(&dir.join(name));
+    }
+    rows.sort_unstable_by(|a, b| newest_first(a, b));
+    o.write(&dir, &name, render::closed_page(k, &rows, opts).as_bytes())
+}
+
+/// The whole store: every ticket is stat'ed, the changed ones rendered.
 fn update(store: &Store, state: &StateDir, o: &Out, opts: &Options) -> Result<Report> {
     let valid = state.read("meta").is_some_and(|m| m == meta_line(opts));
     // The last run's shards, kept as text: the summaries below borrow from them.
     let old_texts: BTreeMap<u32, String> = if valid {
         state.shards()
     } else {
+        state.forget()?;
         BTreeMap::new()
     };
-    let mut old: HashMap<u32, (Summary<'_>, u64, u128)> = HashMap::new();
-    for text in old_texts.values() {
-        for (s, size, t) in text.lines().filter_map(summary::from_cache_line) {
-            old.insert(s.id, (s, size, t));
-        }
-    }
-    // Every ticket now, with its stamp. A ticket seen in both states (a move between
-    // the two directory passes) is taken where it was seen first.
-    let mut now: BTreeMap<u32, (State, Option<(u64, u128)>)> = BTreeMap::new();
+    // Every ticket now, with its stamp, by id. A ticket seen in both states (a move
+    // between the two directory passes) is taken where it was seen first.
+    let mut now: Vec<Option<(State, Stamp)>> = Vec::new();
     for st in [State::Open, State::Closed] {
         for (id, stamp) in store.stamps(st) {
-            now.entry(id).or_insert((st, stamp));
-        }
-    }
-    let mut keep: BTreeMap<u32, (Summary<'_>, u64, u128)> = BTreeMap::new();
-    let mut todo: Vec<(u32, State, Stamp)> = Vec::new();
-    for (&id, &(st, stamp)) in &now {
-        match (old.remove(&id), stamp) {
-            (Some((s, size, t)), Some((size2, t2)))
-                if s.state == st.as_str() && size == size2 && t == t2 =>
-            {
-                keep.insert(id, (s, size, t));
+            let i = id as usize;
+            if now.len() <= i {
+                now.resize(i + 1, None);
             }
-            _ => todo.push((id, st, stamp)),
+            if now[i].is_none() {
+                now[i] = Some((st, stamp));
+            }
         }
     }
-    let mut dirty_shards: BTreeSet<u32> = todo.iter().map(|t| t.0 / CLOSED_PAGE).collect();
+    let mut old: Vec<Option<Entry<'_>>> = vec![None; now.len()];
+    let mut gone = Vec::new();
+    for text in old_texts.values() {
+        for e in entries(text) {
+            match old.get_mut(e.0.id as usize) {
+                Some(slot) => *slot = Some(e),
+                None => gone.push(e.0.id),
+            }
+        }
+    }
+    let mut todo: Vec<(u32, State, Stamp)> = Vec::new();
+    let mut dirty_shards: BTreeSet<u32> = BTreeSet::new();
+    for (i, slot) in old.iter_mut().enumerate() {
+        let id = i as u32;
+        match (&now[i], slot.as_ref()) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                gone.push(id);
+                *slot = None;
+            }
+            (Some((st, stamp)), prev) => {
+                let same = match (prev, stamp) {
+                    (Some((s, size, t)), Some((size2, t2))) => {
+                        s.state == st.as_str() && size == size2 && t == t2
+                    }
+                    _ => false,
+                };
+                if !same {
+                    todo.push((id, *st, *stamp));
+                    dirty_shards.insert(id / CLOSED_PAGE);
+                    *slot = None;
+                }
+            }
+        }
+    }
     // Tickets gone from the store since the last run lose their pages.
-    let gone: Vec<u32> = old.keys().copied().collect();
     for &id in &gone {
         dirty_shards.insert(id / CLOSED_PAGE);
         o.remove_all(&o.root.join(id.to_string()))?;
@@ -199,124 +355,148 @@ fn update(store: &Store, state: &StateDir, o: &Out, opts: &Options) -> Result<Re
         // No trustworthy state: any ticket directory without a ticket is stale.
         for e in fs::read_dir(&o.root)?.flatten() {
             if let Some(id) = e.file_name().to_str().and_then(crate::address::parse_id)
-                && !now.contains_key(&id)
+                && now.get(id as usize).is_none_or(Option::is_none)
             {
                 o.remove_all(&e.path())?;
             }
         }
-        dirty_shards.extend(old_texts.keys());
     }
-    // Render what changed, on two threads (the machines this runs on have two cores
-    // or more; a full build of a large store is mostly this).
-    let results: Vec<(u32, Result<Entry<'static>, String>)> = {
-        let work = |part: usize| -> Vec<_> {
-            todo.iter()
-                .skip(part)
-                .step_by(2)
-                .map(|&(id, st, stamp)| (id, o.ticket(store, id, st, stamp, opts)))
-                .collect()
-        };
-        if todo.len() < 8 {
-            let mut r = work(0);
-            r.extend(work(1));
-            r
-        } else {
-            std::thread::scope(|sc| {
-                let first = sc.spawn(|| work(1));
-                let mut r = work(0);
-                r.extend(first.join().unwrap_or_default());
-                r
-            })
-        }
-    };
-    let mut bad = Vec::new();
+    let results = render_all(store, o, opts, &todo);
     let rendered = results.len();
+    let mut bad = Vec::new();
     for (id, r) in results {
         match r {
-            Ok(entry) => {
-                keep.insert(id, entry);
-            }
+            Ok(e) => old[id as usize] = Some(e),
             Err(e) => bad.push(format!("ticket {id}: {e}")),
         }
     }
-    bad.sort();
-    // The state, shard by shard: only a shard whose text changed is written.
-    let mut shards: BTreeMap<u32, String> = BTreeMap::new();
-    for (s, size, t) in keep.values() {
-        shards
-            .entry(s.id / CLOSED_PAGE)
-            .or_default()
-            .push_str(&summary::cache_line(s, *size, *t));
-    }
-    // The index pages.
-    let order =
-        |a: &&Summary<'_>, b: &&Summary<'_>| (b.updated_at, b.id).cmp(&(a.updated_at, a.id));
-    let mut open: Vec<&Summary<'_>> = keep
-        .values()
-        .map(|e| &e.0)
-        .filter(|s| s.state == "open")
-        .collect();
-    open.sort_unstable_by(order);
-    let mut closed_by_page: BTreeMap<u32, Vec<&Summary<'_>>> = BTreeMap::new();
-    for (s, _, _) in keep.values().filter(|e| e.0.state == "closed") {
-        closed_by_page
-            .entry(s.id / CLOSED_PAGE)
-            .or_default()
-            .push(s);
-    }
-    let closed_total: usize = closed_by_page.values().map(Vec::len).sum();
-    o.write(
-        &o.root,
-        "index.html",
-        render::index_page(&open, closed_total, opts).as_bytes(),
-    )?;
+    let all: Vec<Entry<'_>> = old.into_iter().flatten().collect();
+    // The shards and the closed pages: only those of changed shards are remade (and a
+    // page that is missing).
+    let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut open = Vec::new();
     let closed_dir = o.root.join("closed");
     o.dir(&closed_dir)?;
     let mut expected: BTreeSet<String> = BTreeSet::from(["index.html".to_string()]);
-    let pages: Vec<(u32, usize)> = closed_by_page.iter().map(|(k, v)| (*k, v.len())).collect();
-    o.write(
-        &closed_dir,
-        "index.html",
-        render::closed_index(&pages).as_bytes(),
-    )?;
-    for (k, rows) in &mut closed_by_page {
-        let name = format!("{k}.html");
-        if dirty_shards.contains(k) || !closed_dir.join(&name).exists() {
-            rows.sort_unstable_by(order);
-            o.write(
-                &closed_dir,
-                &name,
-                render::closed_page(*k, rows, opts).as_bytes(),
-            )?;
+    for shard in all.chunk_by(|a, b| a.0.id / CLOSED_PAGE == b.0.id / CLOSED_PAGE) {
+        let k = shard[0].0.id / CLOSED_PAGE;
+        let closed = shard.iter().filter(|e| e.0.state == "closed").count();
+        if closed > 0 {
+            counts.insert(k, closed);
+            expected.insert(format!("{k}.html"));
         }
-        expected.insert(name);
+        open.extend(shard.iter().filter(|e| e.0.state == "open").cloned());
+        let page_missing = closed > 0 && !closed_dir.join(format!("{k}.html")).exists();
+        if !valid || dirty_shards.contains(&k) || page_missing {
+            write_closed_page(o, opts, k, shard)?;
+            state.write_if_changed(&format!("shards/{k}"), &lines(shard))?;
+        }
+        dirty_shards.remove(&k);
+    }
+    // shards that lost every ticket
+    for k in &dirty_shards {
+        state.remove(&format!("shards/{k}"))?;
     }
     o.clean(&closed_dir, &expected)?;
-    // The feed: the most recent activity, whatever the state.
-    let mut recent: Vec<&Summary<'_>> = keep.values().map(|e| &e.0).collect();
-    let n = FEED_ENTRIES.min(recent.len());
-    if n > 0 && n < recent.len() {
-        recent.select_nth_unstable_by(n - 1, order);
-    }
-    recent.truncate(n);
-    recent.sort_unstable_by(order);
-    o.write(&o.root, "feed.atom", render::feed(&recent, opts).as_bytes())?;
-    // The state last: a run killed before this point renders the same tickets again.
-    for k in dirty_shards.iter().chain(shards.keys()) {
-        let text = shards.get(k).map(String::as_str).unwrap_or("");
-        if old_texts.get(k).map(String::as_str).unwrap_or("") != text || !valid {
-            state.write_shard(*k, text)?;
-        }
-    }
+    let recent = newest(&all);
+    write_lists(o, state, opts, &open, &recent, &counts)?;
     if !valid {
-        state.write("meta", &meta_line(opts))?;
+        state.write_if_changed("meta", &meta_line(opts))?;
     }
+    bad.sort();
     Ok(Report {
-        tickets: keep.len(),
+        tickets: all.len(),
         rendered,
         gone: gone.len(),
         bad,
     })
+}
+
+/// Only ticket `id` changed since the last run (what a hook knows): it alone is
+/// stat'ed and rendered, and the lists come from the state. None when the state cannot
+/// answer (no state, other options, the ticket is gone): then the whole store is read.
+fn update_one(
+    store: &Store,
+    state: &StateDir,
+    o: &Out,
+    opts: &Options,
+    id: u32,
+) -> Result<Option<Report>> {
+    if state.read("meta").is_none_or(|m| m != meta_line(opts)) {
+        return Ok(None);
+    }
+    let (Some(open_text), Some(recent_text), Some(counts_text)) = (
+        state.read("open"),
+        state.read("recent"),
+        state.read("counts"),
+    ) else {
+        return Ok(None);
+    };
+    let k = id / CLOSED_PAGE;
+    let shard_text = state.read(&format!("shards/{k}")).unwrap_or_default();
+    let mut shard: Vec<Entry<'_>> = entries(&shard_text).collect();
+    let stamp = |st: State| {
+        let m = store.metadata(id, st).ok().filter(|m| m.is_file())?;
+        let t = m
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        Some((m.len(), t.as_nanos()))
+    };
+    let Some((st, (size, t))) = [State::Open, State::Closed]
+        .into_iter()
+        .find_map(|st| stamp(st).map(|s| (st, s)))
+    else {
+        return Ok(None);
+    };
+    let prev = shard.iter().position(|e| e.0.id == id);
+    if let Some(p) = prev {
+        let (s, size0, t0) = &shard[p];
+        if s.state == st.as_str() && *size0 == size && *t0 == t {
+            let n: usize = parse_counts(&counts_text).values().sum();
+            return Ok(Some(Report {
+                tickets: entries(&open_text).count() + n,
+                rendered: 0,
+                gone: 0,
+                bad: Vec::new(),
+            }));
+        }
+    }
+    let entry = match o.ticket(store, id, st, Some((size, t)), opts) {
+        Ok(e) => e,
+        Err(e) => bail!("ticket {id}: {e}"),
+    };
+    match prev {
+        Some(p) => shard[p] = entry.clone(),
+        None => {
+            shard.push(entry.clone());
+            shard.sort_unstable_by_key(|e| e.0.id);
+        }
+    }
+    state.write_if_changed(&format!("shards/{k}"), &lines(&shard))?;
+    write_closed_page(o, opts, k, &shard)?;
+    let mut open: Vec<Entry<'_>> = entries(&open_text).filter(|e| e.0.id != id).collect();
+    if st == State::Open {
+        open.push(entry.clone());
+    }
+    let mut recent: Vec<Entry<'_>> = entries(&recent_text).filter(|e| e.0.id != id).collect();
+    recent.push(entry);
+    let recent = newest(&recent);
+    let mut counts = parse_counts(&counts_text);
+    let closed = shard.iter().filter(|e| e.0.state == "closed").count();
+    if closed > 0 {
+        counts.insert(k, closed);
+    } else {
+        counts.remove(&k);
+    }
+    write_lists(o, state, opts, &open, &recent, &counts)?;
+    Ok(Some(Report {
+        tickets: open.len() + counts.values().sum::<usize>(),
+        rendered: 1,
+        gone: 0,
+        bad: Vec::new(),
+    }))
 }
 
 impl Out {
@@ -531,18 +711,33 @@ impl StateDir {
         out
     }
 
-    fn write_shard(&self, k: u32, text: &str) -> Result<()> {
-        let d = self.dir.join("shards");
-        if !d.is_dir() {
-            fs::DirBuilder::new().mode(STATE_DIR_MODE).create(&d)?;
+    /// Writes `name` unless it already holds `text` (`shards/K` makes `shards/`).
+    fn write_if_changed(&self, name: &str, text: &str) -> Result<()> {
+        if self.read(name).as_deref() == Some(text) {
+            return Ok(());
         }
-        if text.is_empty() {
-            match fs::remove_file(d.join(k.to_string())) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
-                _ => return Ok(()),
+        if name.starts_with("shards/") {
+            let d = self.dir.join("shards");
+            if !d.is_dir() {
+                fs::DirBuilder::new().mode(STATE_DIR_MODE).create(&d)?;
             }
         }
-        self.write(&format!("shards/{k}"), text)
+        self.write(name, text)
+    }
+
+    /// Drops the shards: they were made with other options.
+    fn forget(&self) -> Result<()> {
+        match fs::remove_dir_all(self.dir.join("shards")) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn remove(&self, name: &str) -> Result<()> {
+        match fs::remove_file(self.dir.join(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     fn write(&self, name: &str, text: &str) -> Result<()> {
