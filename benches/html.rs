@@ -239,12 +239,6 @@ fn main() {
             ms(hinted[r])
         );
     }
-    for r in 0..build_rounds.saturating_sub(1) {
-        let _ = fs::remove_dir_all(scratch.join(format!("out-{r}")));
-    }
-    for r in 0..build_rounds {
-        let _ = fs::remove_dir_all(scratch.join(format!("copy-{r}")));
-    }
     let (build, cp) = (median(build), median(cp));
     let (rerun, update, list) = (median(rerun), median(update), median(list));
     let hinted = median(hinted);
@@ -274,6 +268,12 @@ fn main() {
         ms(list),
         ms(hinted) / ms(list)
     );
+    for r in 0..build_rounds.saturating_sub(1) {
+        let _ = fs::remove_dir_all(scratch.join(format!("out-{r}")));
+    }
+    for r in 0..build_rounds {
+        let _ = fs::remove_dir_all(scratch.join(format!("copy-{r}")));
+    }
 }
 
 fn sync() {
