@@ -740,3 +740,71 @@ fn the_hook_update_of_one_ticket_matches_a_full_build() {
     html(&env, &out, &["--ticket", "3"]).code(0);
     assert!(!out.join("3").exists());
 }
+
+/// Every .eml under tests/fixtures (recursively).
+fn all_fixtures(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            all_fixtures(&p, out);
+        } else if p.extension().is_some_and(|x| x == "eml") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_fixture_of_the_repository_makes_a_page_with_only_safe_tags() {
+    let mut mails = Vec::new();
+    all_fixtures(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+        &mut mails,
+    );
+    mails.sort();
+    assert!(mails.len() > 600, "{} fixtures", mails.len());
+    for (extra, flags, sanitised) in [
+        ("", &[][..], false),
+        ("[html]\nhtml_parts = \"sanitised\"", &[][..], true),
+        (
+            "[html]\nhtml_parts = \"sanitised\"",
+            &["--public"][..],
+            false,
+        ),
+    ] {
+        // a store with tickets and no .mailtix/ yet, as one made by hand
+        let env = Env::with_config(extra);
+        let when = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        for (i, m) in mails.iter().enumerate() {
+            let raw = mailtix::mbox::normalise(fs::read(m).unwrap());
+            let from = mailtix::mbox::from_line(Some("x@y.example"), when);
+            fs::write(
+                env.store.join((i + 1).to_string()),
+                mailtix::mbox::encode(&from, b"", &raw),
+            )
+            .unwrap();
+        }
+        let out = env.path().join("www");
+        let r = html(&env, &out, flags);
+        r.code(0);
+        assert!(
+            r.stdout.contains(&format!("{} rendered", mails.len())),
+            "{}",
+            r.stdout
+        );
+        for i in 1..=mails.len() {
+            let page = fs::read_to_string(out.join(format!("{i}/index.html"))).unwrap();
+            check_tags(&page, sanitised);
+            if let Ok(rd) = fs::read_dir(out.join(format!("{i}/files"))) {
+                for f in rd.flatten() {
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    assert!(!name.starts_with('.') && !name.contains(".."), "{name}");
+                    assert!(
+                        !name.ends_with(".html") && !name.ends_with(".svg"),
+                        "{name}"
+                    );
+                }
+            }
+        }
+        check_tags(&fs::read_to_string(out.join("index.html")).unwrap(), false);
+    }
+}

@@ -655,6 +655,7 @@ impl StateDir {
                 Err(_) => {
                     fs::DirBuilder::new()
                         .mode(STATE_DIR_MODE)
+                        .recursive(true)
                         .create(d)
                         .with_context(|| format!("creating {}", d.display()))?;
                 }

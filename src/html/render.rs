@@ -159,10 +159,16 @@ fn linkify(text: &str) -> String {
             rest = &rest[start + scheme_len..];
             continue;
         }
+        // the scheme in lower case, so the href is plainly http(s) to any reader
+        let href = format!(
+            "{}{}",
+            url[..scheme_len].to_ascii_lowercase(),
+            &url[scheme_len..]
+        );
         let _ = write!(
             out,
             "<a href=\"{}\" rel=\"noopener noreferrer nofollow\">{}</a>",
-            esc(url),
+            esc(&href),
             esc(url)
         );
         rest = &rest[start + url.len()..];
@@ -242,7 +248,11 @@ pub fn safe_name(
     n: usize,
     taken: &mut HashSet<String>,
 ) -> String {
-    let raw = raw.unwrap_or("");
+    // thread.rs names the other renderings of an alternative `(alternative)`
+    let (raw, default) = match raw {
+        Some("(alternative)") => ("", "alternative"),
+        r => (r.unwrap_or(""), "part"),
+    };
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let mut name: String = base
         .chars()
@@ -261,7 +271,7 @@ pub fn safe_name(
     let name = name
         .trim_start_matches(['.', '-', '_'])
         .trim_end_matches(['.', '_']);
-    let mut name = if name.is_empty() || name == "alternative" {
+    let mut name = if name.is_empty() {
         let ext = match content_type {
             "text/plain" => ".txt",
             "text/html" => ".html",
@@ -270,7 +280,7 @@ pub fn safe_name(
             "application/pdf" => ".pdf",
             _ => "",
         };
-        format!("part{n}{ext}")
+        format!("{default}{n}{ext}")
     } else {
         name.to_string()
     };
@@ -644,10 +654,11 @@ mod tests {
             (Some("...."), "part8"),
             (Some("evil.svg"), "evil.svg.bin"),
             (None, "part10"),
+            (Some("(alternative)"), "alternative11"),
         ];
         for (i, (raw, want)) in cases.iter().enumerate() {
             let got = safe_name(*raw, "application/octet-stream", i + 1, &mut t);
-            let want = if want.starts_with("part") {
+            let want = if want.starts_with("part") || want.starts_with("alternative") {
                 format!("{want}.bin")
             } else {
                 want.to_string()
