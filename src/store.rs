@@ -11,6 +11,7 @@
 //! STORE/.mailtix/tmp/     new tickets are written here, fsync'd, then linked in
 //! STORE/.mailtix/log      one line per delivery
 //! STORE/.mailtix/secret   key for close tokens (created when first needed)
+//! STORE/.mailtix/html/    what `mailtix html` saw at its last run, per OUTDIR (html/)
 //! ```
 //!
 //! Locking follows mutt and Debian Policy §11.6: a whole-file fcntl write lock, then the

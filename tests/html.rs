@@ -808,3 +808,71 @@ fn every_fixture_of_the_repository_makes_a_page_with_only_safe_tags() {
         check_tags(&fs::read_to_string(out.join("index.html")).unwrap(), false);
     }
 }
+
+#[test]
+fn a_hook_on_every_event_keeps_the_archive_live_under_concurrent_deliveries() {
+    let env = Env::new();
+    let out = env.path().join("www");
+    let mut config = fs::read_to_string(&env.config).unwrap();
+    for ev in ["new", "followup", "close", "reopen"] {
+        config.push_str(&format!(
+            "\n[[hooks]]\nevent = \"{ev}\"\ncommand = '{} --config {} html {} --ticket \"$MAILTIX_TICKET\"'\ntimeout = 60\n",
+            crate::support::BIN,
+            env.config.display(),
+            out.display()
+        ));
+    }
+    fs::write(&env.config, config).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let env = &env;
+            s.spawn(move || {
+                env.deliver(
+                    "support@example.org",
+                    &format!("u{t}@customer.example"),
+                    &mail(
+                        &format!("u{t}@customer.example"),
+                        &format!("Thread {t}"),
+                        &format!("t{t}@c"),
+                        "",
+                        "Hello.\n",
+                    ),
+                )
+                .deliver_code(0);
+            });
+        }
+    });
+    std::thread::scope(|s| {
+        for id in 1..=4 {
+            let env = &env;
+            s.spawn(move || {
+                env.deliver(
+                    &format!("ticket-{id}@example.org"),
+                    "ann@customer.example",
+                    &mail(
+                        "ann@customer.example",
+                        "Re: more",
+                        &format!("f{id}@c"),
+                        "",
+                        "More.\n",
+                    ),
+                )
+                .deliver_code(0);
+            });
+        }
+    });
+    env.run(&["close", "2"], b"", &[]).code(0);
+    let log = env.log();
+    assert_eq!(log.matches("MAILTIX_TICKET\\\"\" ok").count(), 9, "every hook ran: {log}");
+    let page = fs::read_to_string(out.join("3/index.html")).unwrap();
+    assert_eq!(page.matches("<article class=\"msg\"").count(), 2, "{page}");
+    let fresh = env.path().join("fresh");
+    html(&env, &fresh, &[]).code(0);
+    assert_eq!(bytes(&out), bytes(&fresh));
+    let r = html(&env, &out, &[]);
+    assert!(
+        r.stdout.contains("0 rendered") && r.stdout.contains("0 files written"),
+        "{}",
+        r.stdout
+    );
+}
