@@ -806,6 +806,22 @@ fn every_fixture_of_the_repository_makes_a_page_with_only_safe_tags() {
             }
         }
         check_tags(&fs::read_to_string(out.join("index.html")).unwrap(), false);
+        // the feed is well-formed XML, whatever the subjects hold
+        need("python3");
+        let parsed = Command::new("python3")
+            .args([
+                "-c",
+                "import sys, xml.dom.minidom as m; print(len(m.parse(sys.argv[1]).getElementsByTagName('entry')))",
+            ])
+            .arg(out.join("feed.atom"))
+            .output()
+            .unwrap();
+        assert!(
+            parsed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&parsed.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&parsed.stdout).trim(), "50");
     }
 }
 
@@ -863,7 +879,11 @@ fn a_hook_on_every_event_keeps_the_archive_live_under_concurrent_deliveries() {
     });
     env.run(&["close", "2"], b"", &[]).code(0);
     let log = env.log();
-    assert_eq!(log.matches("MAILTIX_TICKET\\\"\" ok").count(), 9, "every hook ran: {log}");
+    assert_eq!(
+        log.matches("MAILTIX_TICKET\\\"\" ok").count(),
+        9,
+        "every hook ran: {log}"
+    );
     let page = fs::read_to_string(out.join("3/index.html")).unwrap();
     assert_eq!(page.matches("<article class=\"msg\"").count(), 2, "{page}");
     let fresh = env.path().join("fresh");
