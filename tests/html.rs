@@ -100,7 +100,15 @@ fn two_tickets() -> Env {
 fn the_layout_modes_and_a_rerun_that_writes_nothing() {
     let env = two_tickets();
     let out = env.path().join("www");
-    let r = html(&env, &out, &[]);
+    // under a umask that would leave the group out
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "umask 077; exec \"$0\" \"$@\""])
+        .arg(crate::support::BIN)
+        .arg("--config")
+        .arg(&env.config)
+        .arg("html")
+        .arg(&out);
+    let r = env.spawn(cmd, b"", &[]);
     r.code(0);
     assert!(r.stdout.contains("2 tickets"), "{}", r.stdout);
     let t = tree(&out);

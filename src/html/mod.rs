@@ -51,6 +51,7 @@ const FILE_MODE: u32 = 0o640;
 const DIR_MODE: u32 = 0o750;
 /// Mode of the state directories in the store, as the store's own.
 const STATE_DIR_MODE: u32 = 0o770;
+const STATE_FILE_MODE: u32 = 0o660;
 
 /// What one run did, for its report line.
 #[derive(Default)]
@@ -635,6 +636,13 @@ impl Out {
     }
 }
 
+/// A state directory's mode: 0770 whatever the umask, keeping the setgid bit that makes
+/// its files belong to the store's group.
+fn state_dir_mode(d: &Path) -> io::Result<()> {
+    let setgid = fs::symlink_metadata(d)?.mode() & 0o2000;
+    fs::set_permissions(d, fs::Permissions::from_mode(STATE_DIR_MODE | setgid))
+}
+
 /// `STORE/.mailtix/html/KEY/`: what the last run on one OUTDIR knew.
 struct StateDir {
     dir: PathBuf,
@@ -658,6 +666,9 @@ impl StateDir {
                         .recursive(true)
                         .create(d)
                         .with_context(|| format!("creating {}", d.display()))?;
+                    // the mail group writes here too (a hook runs as the MTA's user);
+                    // the setgid bit inherited from the store stays
+                    state_dir_mode(d)?;
                 }
             }
         }
@@ -677,10 +688,14 @@ impl StateDir {
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o660)
+            .mode(STATE_FILE_MODE)
             .custom_flags(libc::O_NOFOLLOW)
             .open(self.dir.join("lock"))
             .with_context(|| format!("opening {}", self.dir.join("lock").display()))?;
+        if f.metadata()?.mode() & 0o777 != STATE_FILE_MODE {
+            // best effort: the lock may belong to another member of the group
+            let _ = f.set_permissions(fs::Permissions::from_mode(STATE_FILE_MODE));
+        }
         fs2::FileExt::lock_exclusive(&f).map_err(|e| anyhow!("locking the archive state: {e}"))?;
         Ok(f)
     }
@@ -721,6 +736,7 @@ impl StateDir {
             let d = self.dir.join("shards");
             if !d.is_dir() {
                 fs::DirBuilder::new().mode(STATE_DIR_MODE).create(&d)?;
+                state_dir_mode(&d)?;
             }
         }
         self.write(name, text)
@@ -748,10 +764,11 @@ impl StateDir {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o660)
+            .mode(STATE_FILE_MODE)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .with_context(|| format!("writing {}", tmp.display()))?;
+        f.set_permissions(fs::Permissions::from_mode(STATE_FILE_MODE))?;
         f.write_all(text.as_bytes())?;
         drop(f);
         fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
