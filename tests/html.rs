@@ -838,7 +838,7 @@ fn a_hook_on_every_event_keeps_the_archive_live_under_concurrent_deliveries() {
     let env = Env::new();
     let out = env.path().join("www");
     let mut config = fs::read_to_string(&env.config).unwrap();
-    for ev in ["new", "followup", "close", "reopen"] {
+    for ev in ["new", "followup", "close", "reopen", "bounce"] {
         config.push_str(&format!(
             "\n[[hooks]]\nevent = \"{ev}\"\ncommand = '{} --config {} html {} --ticket \"$MAILTIX_TICKET\"'\ntimeout = 60\n",
             crate::support::BIN,
