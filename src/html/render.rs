@@ -128,10 +128,23 @@ fn linkify(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     let mut rest = text;
     loop {
-        let next = ["http://", "https://"]
-            .iter()
-            .filter_map(|p| find_ci(rest, p))
-            .min();
+        // one pass over the text: the next `http` that starts `http://` or `https://`
+        let mut from = 0;
+        let next = loop {
+            let Some(p) = find_ci(&rest[from..], "http") else {
+                break None;
+            };
+            let at = from + p;
+            let tail = &rest.as_bytes()[at + 4..];
+            if tail.starts_with(b"://")
+                || (tail.len() >= 4
+                    && tail[0].eq_ignore_ascii_case(&b's')
+                    && tail[1..].starts_with(b"://"))
+            {
+                break Some(at);
+            }
+            from = at + 4;
+        };
         let Some(start) = next else {
             out.push_str(&esc(rest));
             return out;
@@ -684,6 +697,18 @@ mod tests {
         assert!(l.contains("javascript:alert(1) or &lt;b&gt;"), "{l}");
         assert!(!l.contains("href=\"http://no"), "{l}");
         assert_eq!(linkify("http://"), "http://");
+        assert_eq!(
+            linkify("HTTPS://A.example/ http ftp://x"),
+            "<a href=\"https://A.example/\" rel=\"noopener noreferrer nofollow\">HTTPS://A.example/</a> http ftp://x"
+        );
+        // a megabyte of `http` without a URL, and 100,000 short links (one pass each)
+        assert!(linkify(&"http:/ ".repeat(150_000)).len() > 1_000_000);
+        assert_eq!(
+            linkify(&"http://a ".repeat(100_000))
+                .matches("<a href")
+                .count(),
+            100_000
+        );
     }
 
     #[test]
