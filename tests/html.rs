@@ -502,6 +502,7 @@ fn planted_symlinks_never_lead_outside_the_archive() {
     let r = html(&env, &inside, &[]);
     r.code(1);
     assert!(r.stderr.contains("inside the store"), "{}", r.stderr);
+    assert!(!inside.exists(), "nothing made in the store");
 }
 
 /// Chromium's DOM after loading `page` from disk, with time for scripts and refreshes.

@@ -84,27 +84,41 @@ pub fn build(
     } else {
         cwd.join(&args.outdir)
     };
-    match fs::metadata(&outdir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => bail!("{} is not a directory", outdir.display()),
+    // Where OUTDIR really is (before anything is made): never inside the store.
+    let real = match fs::canonicalize(&outdir) {
+        Ok(p) => p,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::DirBuilder::new()
-                .mode(DIR_MODE)
-                .create(&outdir)
-                .with_context(|| format!("creating {}", outdir.display()))?;
-            fs::set_permissions(&outdir, fs::Permissions::from_mode(DIR_MODE))?;
+            let (parent, name) = (outdir.parent(), outdir.file_name());
+            let (Some(parent), Some(name)) = (parent, name) else {
+                bail!("{} is not a directory name", outdir.display());
+            };
+            fs::canonicalize(parent)
+                .with_context(|| format!("{}", parent.display()))?
+                .join(name)
         }
         Err(e) => return Err(e).with_context(|| outdir.display().to_string()),
-    }
-    let outdir = fs::canonicalize(&outdir)?;
+    };
     let store_root = fs::canonicalize(store.root())?;
-    if outdir.starts_with(&store_root) || store_root.starts_with(&outdir) {
+    if real.starts_with(&store_root) || store_root.starts_with(&real) {
         bail!(
             "{} is inside the store or holds it; choose a directory outside {}",
-            outdir.display(),
+            real.display(),
             store_root.display()
         );
     }
+    match fs::metadata(&real) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!("{} is not a directory", real.display()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .mode(DIR_MODE)
+                .create(&real)
+                .with_context(|| format!("creating {}", real.display()))?;
+            fs::set_permissions(&real, fs::Permissions::from_mode(DIR_MODE))?;
+        }
+        Err(e) => return Err(e).with_context(|| real.display().to_string()),
+    }
+    let outdir = real;
     let opts = Options {
         public: args.public,
         sanitised_html: cfg.html_sanitised && !args.public,
