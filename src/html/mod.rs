@@ -366,14 +366,19 @@ fn update(store: &Store, state: &StateDir, o: &Out, opts: &Options) -> Result<Re
         dirty_shards.insert(id / CLOSED_PAGE);
         o.remove_all(&o.root.join(id.to_string()))?;
     }
-    if !valid {
-        // No trustworthy state: any ticket directory without a ticket is stale.
-        for e in fs::read_dir(&o.root)?.flatten() {
-            if let Some(id) = e.file_name().to_str().and_then(crate::address::parse_id)
-                && now.get(id as usize).is_none_or(Option::is_none)
-            {
-                o.remove_all(&e.path())?;
-            }
+    for e in fs::read_dir(&o.root)?.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        // a temp file left by a run that was killed
+        if name.starts_with(".tmp.") {
+            o.remove_all(&e.path())?;
+        }
+        // with no trustworthy state, any ticket directory without a ticket is stale
+        if !valid
+            && let Some(id) = crate::address::parse_id(&name)
+            && now.get(id as usize).is_none_or(Option::is_none)
+        {
+            o.remove_all(&e.path())?;
         }
     }
     let results = render_all(store, o, opts, &todo);
