@@ -61,7 +61,9 @@ pub fn target(cfg: &Config, addr: &str) -> Option<Target> {
     if domain != cfg.domain {
         return None;
     }
-    if local == cfg.support {
+    // A queue's address works as support@ does; its queue is the recipient's
+    // (`queue::of_recipient`).
+    if local == cfg.support || crate::queue::is_queue_address(cfg, &local) {
         return Some(Target::Support);
     }
     let rest = local.strip_prefix(&cfg.ticket_prefix)?;

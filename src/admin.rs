@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::mbox;
 use crate::notify;
 use crate::route::State;
-use crate::store::{self, LockPolicy, Store};
+use crate::store::{self, Action, LockPolicy, LogLine, Store, Who};
 use crate::summary::{self, Summary};
 use anyhow::{Context as _, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
@@ -23,10 +23,6 @@ pub struct Admin<'a> {
     /// For close notices (`notify_on_close`).
     pub mailer: &'a dyn crate::mailer::Mailer,
     pub env: &'a std::collections::HashMap<String, String>,
-}
-
-fn state_name(s: State) -> &'static str {
-    s.as_str()
 }
 
 impl Admin<'_> {
@@ -48,7 +44,7 @@ impl Admin<'_> {
         let bouncing = self
             .store
             .bouncing_addresses(self.cfg.bounce_hard_limit, self.now.timestamp());
-        let mut cache: std::collections::HashMap<(u32, &str), (Summary<'a>, u64, u128)> =
+        let mut cache: std::collections::HashMap<(u32, State), (Summary<'a>, u64, u128)> =
             cached_text
                 .lines()
                 .filter_map(summary::from_cache_line)
@@ -60,7 +56,7 @@ impl Admin<'_> {
         let mut stamps: Vec<Option<(u64, u128)>> = Vec::new();
         for &st in states {
             for (id, stamp) in self.store.stamps(st) {
-                let hit = match (cache.remove(&(id, state_name(st))), stamp) {
+                let hit = match (cache.remove(&(id, st)), stamp) {
                     (Some((s, size, t)), Some((size2, t2))) if size == size2 && t == t2 => Some(s),
                     _ => None,
                 };
@@ -71,7 +67,7 @@ impl Admin<'_> {
                         self.store
                             .read(id, st)
                             .map_err(|e| e.to_string())
-                            .and_then(|d| summary::summarize(id, state_name(st), &d))
+                            .and_then(|d| summary::summarize(id, st, &d))
                     }
                 };
                 match r {
@@ -83,13 +79,14 @@ impl Admin<'_> {
                     Err(e) => out.push((
                         Summary {
                             id,
-                            state: state_name(st),
+                            state: st,
                             subject: Default::default(),
                             requester: Default::default(),
                             messages: 0,
                             created: Default::default(),
                             updated: Default::default(),
                             requester_bounces: false,
+                            queue: Default::default(),
                             updated_at: None,
                         },
                         Some(e),
@@ -98,7 +95,7 @@ impl Admin<'_> {
             }
         }
         // A cached ticket of a listed state that is gone makes the cache stale too.
-        let listed = |state: &str| states.iter().any(|&st| state_name(st) == state);
+        let listed = |state: State| states.contains(&state);
         dirty |= cache.values().any(|(s, _, _)| listed(s.state));
         if dirty {
             let mut fresh = String::with_capacity(cached_text.len() + 4096);
@@ -141,7 +138,10 @@ impl Admin<'_> {
             &[State::Open]
         };
         let cached = self.store.read_summaries().unwrap_or_default();
-        let rows = self.summaries(states, &cached);
+        let mut rows = self.summaries(states, &cached);
+        crate::queue::filter_rows(self.cfg, args.queue.as_deref(), &mut rows)?;
+        let show_queue = crate::queue::several(self.cfg)
+            || rows.iter().any(|(s, _)| s.queue != crate::queue::SUPPORT);
         let bad: Vec<String> = rows
             .iter()
             .filter_map(|(s, e)| e.as_ref().map(|e| format!("ticket {}: {e}", s.id)))
@@ -155,13 +155,13 @@ impl Admin<'_> {
             }
             writeln!(out, "\n]")?;
         } else {
-            let table: Vec<[String; 6]> = rows
+            let table: Vec<[String; 7]> = rows
                 .iter()
                 .filter(|(_, e)| e.is_none())
                 .map(|(s, _)| {
                     [
                         s.id.to_string(),
-                        s.state.to_string(),
+                        s.state.as_str().to_string(),
                         s.updated_at
                             .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
                             .unwrap_or_default(),
@@ -172,21 +172,35 @@ impl Admin<'_> {
                             s.requester.to_string()
                         },
                         s.subject.to_string(),
+                        s.queue.to_string(),
                     ]
                 })
                 .collect();
-            print_table(
-                out,
-                [
-                    "ID",
-                    "STATE",
-                    "UPDATED (UTC)",
-                    "MSGS",
-                    "REQUESTER",
-                    "SUBJECT",
-                ],
-                &table,
-            )?;
+            let head = [
+                "ID",
+                "STATE",
+                "UPDATED (UTC)",
+                "MSGS",
+                "REQUESTER",
+                "SUBJECT",
+                "QUEUE",
+            ];
+            if show_queue {
+                // The queue goes before the subject, which is never padded.
+                let table: Vec<[String; 7]> = table
+                    .into_iter()
+                    .map(|[a, b, c, d, e, f, g]| [a, b, c, d, e, g, f])
+                    .collect();
+                let [a, b, c, d, e, f, g] = head;
+                print_table(out, [a, b, c, d, e, g, f], &table)?;
+            } else {
+                let table: Vec<[String; 6]> = table
+                    .into_iter()
+                    .map(|[a, b, c, d, e, f, _]| [a, b, c, d, e, f])
+                    .collect();
+                let [a, b, c, d, e, f, _] = head;
+                print_table(out, [a, b, c, d, e, f], &table)?;
+            }
         }
         if !bad.is_empty() {
             bail!("{} unreadable: {}", bad.len(), bad.join("; "));
@@ -221,9 +235,12 @@ impl Admin<'_> {
         if args.raw {
             out.write_all(&data)?;
         } else {
-            let text = crate::thread::render(args.id, state_name(st), &data)
+            let text = crate::thread::render(args.id, st.as_str(), &data)
                 .map_err(|e| anyhow!("ticket {} is not a readable mbox: {e}", args.id))?;
-            if let Ok(s) = summary::summarize(args.id, state_name(st), &data) {
+            if let Ok(s) = summary::summarize(args.id, st, &data) {
+                if crate::queue::several(self.cfg) || s.queue != crate::queue::SUPPORT {
+                    writeln!(out, "Queue: {}", s.queue)?;
+                }
                 let n = self.store.hard_bounces(&s.requester, self.now.timestamp());
                 if n >= self.cfg.bounce_hard_limit {
                     writeln!(
@@ -261,9 +278,14 @@ impl Admin<'_> {
             .with_context(|| format!("recording the {event} in ticket {id}"))?;
         l.move_to(to)?;
         drop(l);
-        // After the change: notices and hooks are reported, never fatal.
+        // After the change: notices and hooks are reported, never fatal. They follow
+        // the ticket's queue (its templates).
+        let scoped = crate::queue::scoped(
+            self.cfg,
+            &crate::queue::of_ticket(self.cfg, &self.store, id),
+        );
         let cx = crate::deliver::Context {
-            cfg: self.cfg,
+            cfg: &scoped,
             store: &self.store,
             mailer: self.mailer,
             env: self.env,
@@ -271,23 +293,24 @@ impl Admin<'_> {
         };
         let mut results = Vec::new();
         if to == State::Closed && self.cfg.notify_on_close {
-            results.push(crate::deliver::send_close_notice(&cx, id));
+            results.push(crate::outbound::send_close_notice(&cx, id));
         }
-        let hook_event = if to == State::Closed {
-            "close"
+        let action = if to == State::Closed {
+            Action::Close
         } else {
-            "reopen"
+            Action::Reopen
         };
-        results.extend(crate::deliver::run_hooks(
-            &cx, hook_event, id, &self.user, why, &note,
+        results.extend(crate::outbound::run_hooks(
+            &cx, action, id, &self.user, why, &note,
         ));
         if !results.is_empty() {
-            let _ = self.store.log(&format!(
-                "{} ticket={id} action={event} by={} {}",
-                self.now.format("%Y-%m-%dT%H:%M:%SZ"),
-                notify::clean(&self.user),
-                notify::clean(&results.join("; "))
-            ));
+            let _ = self.store.log_event(&LogLine {
+                at: self.now,
+                ticket: id,
+                action,
+                who: Who::User(&self.user),
+                detail: &results.join("; "),
+            });
         }
         Ok(true)
     }
@@ -461,6 +484,7 @@ impl Admin<'_> {
                 }
             }
         }
+        crate::queue::check(self.cfg, &mut problems, out)?;
         if let crate::config::Transport::Sendmail(p) = &self.cfg.transport
             && !p.exists()
         {
@@ -547,6 +571,9 @@ impl Admin<'_> {
                     }
                 };
                 tickets += 1;
+                if let Err(e) = crate::queue::reindex_moves(&self.store, id, &data) {
+                    errors.push(format!("ticket {id}: {e}"));
+                }
                 for e in list {
                     let keys = crate::deliver::stored_keys(&e.message);
                     for k in &keys {

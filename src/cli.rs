@@ -100,6 +100,38 @@ pub enum AdminCommand {
     /// latest activity; OUTDIR/N/ holds ticket N's page, its mbox and its attachments.
     /// Files are 0640 and directories 0750: serve it behind HTTP authentication.
     Html(HtmlArgs),
+    /// Move a ticket to another queue, and record the move in it.
+    Move(MoveArgs),
+    /// Work with the templates of the mail mailtix sends.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    /// Ticket number.
+    #[arg(value_parser = ticket_id)]
+    pub id: u32,
+    /// The queue's name, as in [[queues]] (or support).
+    pub queue: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Print the mail that template NAME would send for ticket N, as it would go out.
+    ///
+    /// NAME is ack, notice, close, refused-close or relay-footer. The ticket's queue picks the
+    /// templates; a template file that is missing or refused gives the built-in text.
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// ack, notice, close, refused-close or relay-footer.
+    pub name: String,
+    /// Ticket number.
+    #[arg(value_parser = ticket_id)]
+    pub id: u32,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +155,9 @@ pub struct ListArgs {
     /// One JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only the tickets of this queue.
+    #[arg(long, value_name = "NAME")]
+    pub queue: Option<String>,
 }
 
 #[derive(Debug, Args)]

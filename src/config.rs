@@ -3,6 +3,7 @@
 //! `$MAILTIX_STORE` or `./tickets`, the domain is `localhost`, and outgoing mail is
 //! written into `STORE/.mailtix/outbox`.
 
+use crate::store::Action;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,11 @@ struct RawConfig {
     hooks: Option<Vec<RawHook>>,
     /// Seconds all the hooks of one delivery may take together.
     hook_time_limit: Option<u64>,
+    /// Directory of template files (ack, notice, close, refused-close, relay-footer); a missing
+    /// file, or no directory, means the built-in text.
+    templates_dir: Option<PathBuf>,
+    /// More intake addresses, each a queue (see queue.rs).
+    queues: Option<Vec<crate::queue::RawQueue>>,
     /// The static HTML archive (`mailtix html`).
     html: Option<RawHtml>,
 }
@@ -64,11 +70,21 @@ struct RawHtml {
     html_parts: Option<String>,
 }
 
+/// What recorded bounces do (`[bounces] mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BounceMode {
+    /// An address past `hard_limit` hard bounces gets no more acknowledgements.
+    #[default]
+    Enforce,
+    /// Bounces are only recorded.
+    Log,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBounces {
-    /// "enforce" (stop acknowledging addresses that bounce) or "log" (only record).
-    mode: Option<String>,
+    mode: Option<BounceMode>,
     /// Hard bounces after which an address gets no more acknowledgements.
     hard_limit: Option<u32>,
 }
@@ -94,9 +110,6 @@ struct RawHook {
     /// Seconds before the hook is killed.
     timeout: Option<u64>,
 }
-
-/// Events a hook can follow.
-pub const HOOK_EVENTS: [&str; 5] = ["new", "followup", "reopen", "close", "bounce"];
 
 /// A local-time window, in minutes after midnight: `start` is inside, `end` is not.
 /// `start > end` wraps past midnight.
@@ -138,7 +151,7 @@ impl Window {
 /// A configured hook.
 #[derive(Debug, Clone)]
 pub struct Hook {
-    pub event: String,
+    pub event: Action,
     pub command: String,
     pub outside: Option<Window>,
     pub timeout_secs: u64,
@@ -190,8 +203,7 @@ pub struct Config {
     pub relay_per_hour: u32,
     pub reopen_within_days: Option<u32>,
     pub notify_on_close: bool,
-    /// false: `[bounces] mode = "log"`, bounces are only recorded.
-    pub bounces_enforce: bool,
+    pub bounce_mode: BounceMode,
     pub bounce_hard_limit: u32,
     pub acks_per_sender_per_hour: u32,
     /// Acknowledgements the store sends in one clock hour, to everyone together.
@@ -204,6 +216,16 @@ pub struct Config {
     pub html_sanitised: bool,
     /// Where the config came from, for `check` and messages.
     pub source: Option<PathBuf>,
+    /// `templates_dir`, resolved.
+    pub templates_dir: Option<PathBuf>,
+    /// The templates read from `templates_dir` by `load` (or a queue's, once scoped).
+    pub templates: crate::template::Templates,
+    /// Every queue, `support` first.
+    pub queues: Vec<crate::queue::Queue>,
+    /// The queue this config is scoped to (`queue::scoped`): `support` unless scoped.
+    pub queue: String,
+    /// false: the scoped queue sends no acknowledgements.
+    pub queue_ack: bool,
 }
 
 /// Default time all the hooks of one delivery may take: well inside the 5 minutes
@@ -275,29 +297,20 @@ impl Config {
             }
         };
         let bounces = raw.bounces.unwrap_or_default();
-        let bounces_enforce = match bounces.mode.as_deref().unwrap_or("enforce") {
-            "enforce" => true,
-            "log" => false,
-            other => {
-                return Err(format!(
-                    "bounces.mode = {other:?}: expected \"enforce\" or \"log\""
-                ));
-            }
-        };
         let mut hooks = Vec::new();
         for h in raw.hooks.unwrap_or_default() {
-            if !HOOK_EVENTS.contains(&h.event.as_str()) {
+            let Some(event) = Action::hooked(&h.event) else {
                 return Err(format!(
                     "hooks: event = {:?}: expected one of {}",
                     h.event,
-                    HOOK_EVENTS.join(", ")
+                    Action::HOOKED.map(Action::as_str).join(", ")
                 ));
-            }
+            };
             if h.command.trim().is_empty() {
                 return Err("hooks: command must not be empty".into());
             }
             hooks.push(Hook {
-                event: h.event,
+                event,
                 command: h.command,
                 outside: h
                     .outside
@@ -334,7 +347,7 @@ impl Config {
             relay_per_hour: raw.relay_per_hour.unwrap_or(20),
             reopen_within_days: raw.reopen_within_days,
             notify_on_close: raw.notify_on_close.unwrap_or(false),
-            bounces_enforce,
+            bounce_mode: bounces.mode.unwrap_or_default(),
             bounce_hard_limit: bounces.hard_limit.unwrap_or(1).max(1),
             acks_per_sender_per_hour: raw
                 .acks
@@ -358,6 +371,11 @@ impl Config {
                 }
             },
             source: None,
+            templates_dir: raw.templates_dir.map(resolve),
+            templates: Default::default(),
+            queues: Vec::new(),
+            queue: crate::queue::SUPPORT.into(),
+            queue_ack: true,
         };
         check_word("support", &cfg.support)?;
         check_word("ticket_prefix", &cfg.ticket_prefix)?;
@@ -366,6 +384,13 @@ impl Config {
             return Err("close_suffix must not be empty".into());
         }
         check_word("close_suffix", &cfg.close_suffix)?;
+        let mut cfg = cfg;
+        cfg.queues = crate::queue::resolve(
+            raw.queues.unwrap_or_default(),
+            &cfg.support,
+            &cfg.ticket_prefix,
+            base,
+        )?;
         if cfg.hook_time_limit_secs == 0 || cfg.hook_time_limit_secs > MAX_HOOK_TIME_LIMIT {
             return Err(format!(
                 "hook_time_limit must be between 1 and {MAX_HOOK_TIME_LIMIT} seconds"
@@ -407,6 +432,15 @@ impl Config {
         let mut cfg = Self::parse(&text, base, env_store)
             .map_err(|e| format!("bad config {}: {e}", path.display()))?;
         cfg.source = Some(path.to_path_buf());
+        // Templates are read once, here, so that rendering stays pure.
+        if let Some(dir) = &cfg.templates_dir {
+            cfg.templates = crate::template::load_dir(dir);
+        }
+        for q in &mut cfg.queues {
+            if let Some(dir) = &q.templates_dir {
+                q.templates = crate::template::load_dir(dir);
+            }
+        }
         Ok(cfg)
     }
 
@@ -427,6 +461,11 @@ impl Config {
     }
 }
 
+/// The effective uid, for the trust checks of the config and the template files.
+pub(crate) fn euid() -> u32 {
+    effective_uid()
+}
+
 #[allow(unsafe_code)]
 fn effective_uid() -> u32 {
     // SAFETY: geteuid(2) cannot fail and touches no memory.
@@ -436,7 +475,7 @@ fn effective_uid() -> u32 {
 /// Why a config file (and the directory holding it) cannot be trusted, if it cannot.
 /// A group-writable file is refused as well: the group is rarely the mail user alone.
 /// A directory that anyone may write without the sticky bit lets anyone replace the file.
-fn unsafe_config(
+pub(crate) fn unsafe_config(
     file: &std::fs::Metadata,
     dir: &std::fs::Metadata,
     euid: u32,
@@ -582,7 +621,7 @@ mod tests {
         let ok = "[[hooks]]\nevent = \"new\"\ncommand = \"/bin/true\"\noutside = \"10:00-17:00\"\n[bounces]\nmode = \"log\"\nhard_limit = 2\n[acks]\nper_sender_per_hour = 3\n";
         let c = Config::parse(ok, Path::new("/"), None).unwrap();
         assert_eq!(c.hooks.len(), 1);
-        assert!(!c.bounces_enforce);
+        assert_eq!(c.bounce_mode, BounceMode::Log);
         assert_eq!(c.bounce_hard_limit, 2);
         assert_eq!(c.acks_per_sender_per_hour, 3);
         let t = Config::parse("[acks]\ntotal_per_hour = 7", Path::new("/"), None).unwrap();
@@ -598,7 +637,11 @@ mod tests {
             assert!(Config::parse(bad, Path::new("/"), None).is_err(), "{bad}");
         }
         let d = Config::parse("", Path::new("/"), None).unwrap();
-        assert!(d.bounces_enforce && d.bounce_hard_limit == 1 && d.acks_per_sender_per_hour == 5);
+        assert!(
+            d.bounce_mode == BounceMode::Enforce
+                && d.bounce_hard_limit == 1
+                && d.acks_per_sender_per_hour == 5
+        );
         assert_eq!(d.acks_total_per_hour, 100);
         assert!(!d.relay_admin_replies && !d.notify_on_close && d.reopen_within_days.is_none());
         assert_eq!(d.relay_per_hour, 20);

@@ -9,96 +9,31 @@
 
 use crate::address::{self, Target};
 use crate::bounce;
-use crate::config::Config;
+use crate::config::BounceMode;
+pub use crate::envelope::EnvelopeInput;
+use crate::envelope::{Sender, recipient, sender};
 use crate::error::DeliverError;
 use crate::headers::Trace;
-use crate::hooks;
-use crate::inbound::{self, Inbound, Mailbox};
-use crate::mailer::Mailer;
+use crate::inbound::{self, Inbound};
 use crate::mbox;
-use crate::notify::{self, NoticeFacts, NoticeKind};
-use crate::policy::{self, Sender};
-use crate::route::{self, Route, State, Why};
-use crate::store::{AckGrant, LockPolicy, Locked, Store};
-use chrono::{DateTime, Utc};
-use lettre::address::Envelope;
-use std::collections::HashMap;
+use crate::notify::{self, NoticeKind};
+pub use crate::outbound::Context;
+use crate::outbound::{
+    Received, Relay, bounce_block, relay_admin_reply, requester, run_hooks, send,
+    send_close_notice, send_notice, sender_plain,
+};
+use crate::plan::{self, Committed, Effect};
+use crate::policy;
+use crate::route::{self, Route, State};
+use crate::store::{AckGrant, Action, BounceRecord, Locked, LogLine, Who};
 use std::time::Duration;
-
-/// What the command line and Exim's environment say about the envelope.
-#[derive(Debug, Default, Clone)]
-pub struct EnvelopeInput {
-    pub recipient: Option<String>,
-    pub sender: Option<String>,
-}
 
 /// What happened, for the stderr line and the log.
 #[derive(Debug)]
 pub struct Outcome {
     pub ticket: u32,
-    /// new, followup, close, reopen, duplicate, close-refused ...
-    pub action: &'static str,
+    pub action: Action,
     pub detail: String,
-}
-
-/// Resolves the envelope recipient: flag, `$RECIPIENT`, `$LOCAL_PART@$DOMAIN`, then
-/// the first of Delivered-To, X-Original-To, Envelope-To, To and Cc that is ours.
-pub fn recipient(
-    cfg: &Config,
-    input: &EnvelopeInput,
-    env: &HashMap<String, String>,
-    msg: &Inbound,
-) -> Result<(String, Target), DeliverError> {
-    let given = input
-        .recipient
-        .clone()
-        .or_else(|| env.get("RECIPIENT").cloned())
-        .filter(|r| !r.trim().is_empty())
-        .or_else(|| match (env.get("LOCAL_PART"), env.get("DOMAIN")) {
-            (Some(l), Some(d)) if !l.is_empty() && !d.is_empty() => Some(format!("{l}@{d}")),
-            _ => None,
-        });
-    if let Some(r) = given {
-        return match address::target_accepted(cfg, &r) {
-            Some(t) => Ok((r, t)),
-            None => Err(DeliverError::NotOurs(notify::clean(&r))),
-        };
-    }
-    msg.recipient_candidates
-        .iter()
-        .find_map(|a| address::target(cfg, a).map(|t| (a.clone(), t)))
-        .ok_or_else(|| {
-            DeliverError::NotOurs(
-                "the message (no --recipient, no $RECIPIENT, and no header names one of our addresses)"
-                    .into(),
-            )
-        })
-}
-
-/// Resolves the envelope sender: flag, `$SENDER` (empty: a bounce), Return-Path.
-pub fn sender(input: &EnvelopeInput, env: &HashMap<String, String>, msg: &Inbound) -> Sender {
-    let pick = |s: &str| {
-        let s = s
-            .trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .trim();
-        if s.is_empty() {
-            Sender::Null
-        } else {
-            Sender::Address(s.to_string())
-        }
-    };
-    if let Some(s) = &input.sender {
-        return pick(s);
-    }
-    if let Some(s) = env.get("SENDER") {
-        return pick(s);
-    }
-    match &msg.return_path {
-        Some(rp) => pick(rp),
-        None => Sender::Unknown,
-    }
 }
 
 /// The keys a message is indexed under.
@@ -163,7 +98,7 @@ fn message_keys(msg: &Inbound, normalised: &[u8]) -> (Keys, Trace) {
 }
 
 /// Every key a stored message (as `mbox::read` returns it) is indexed by: the same
-/// keys [`message_keys`] gave it on delivery (the copy key first).
+/// keys `message_keys` gave it on delivery (the copy key first).
 pub fn stored_keys(message: &[u8]) -> Vec<String> {
     let Ok(m) = inbound::parse(message) else {
         return Vec::new();
@@ -175,61 +110,15 @@ pub fn stored_keys(message: &[u8]) -> Vec<String> {
 }
 
 /// `n` in lowercase base 36.
-fn base36(mut n: u64) -> String {
-    let mut digits = Vec::new();
-    loop {
-        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    String::from_utf8(digits).unwrap_or_default()
-}
-
-/// Everything deliver needs from outside.
-pub struct Context<'a> {
-    pub cfg: &'a Config,
-    pub store: &'a Store,
-    pub mailer: &'a dyn Mailer,
-    pub env: &'a HashMap<String, String>,
-    pub now: DateTime<Utc>,
-}
-
 impl Context<'_> {
-    fn lock_policy(&self) -> LockPolicy {
-        LockPolicy {
-            timeout: Duration::from_secs(self.cfg.lock_timeout_secs),
-            stale: Duration::from_secs(self.cfg.stale_lock_secs),
-        }
-    }
-
-    /// The unique part of this run's Message-IDs: the time in microseconds and the
-    /// pid, in base 36, so that an id with its MAC still fits a 78-octet header line.
-    fn unique(&self) -> String {
-        let micros = u64::try_from(self.now.timestamp_micros()).unwrap_or_default();
-        format!(
-            "{}.{}",
-            base36(micros),
-            base36(u64::from(std::process::id()))
-        )
-    }
-
-    /// What this run's Message-IDs are made of. Without a readable secret the ids
-    /// cannot be verified, but then nothing is sent either (the envelope needs it).
-    fn ids(&self) -> notify::Ids {
-        notify::Ids {
-            unique: self.unique(),
-            secret: self.store.secret().unwrap_or_default(),
-        }
-    }
-
     fn lock(&self, id: u32) -> Result<Locked, DeliverError> {
         match self.store.lock(id, self.lock_policy()) {
             Ok(Some(l)) => {
-                // Test-only: hold the lock a while, so a test can look at it from outside.
-                if let Some(ms) = self.env.get("MAILTIX_TEST_HOLD_LOCK_MS") {
+                // Test-only, and only in debug builds: hold the lock a while, so a test
+                // can look at it from outside.
+                if cfg!(debug_assertions)
+                    && let Some(ms) = self.env.get("MAILTIX_TEST_HOLD_LOCK_MS")
+                {
                     std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
                 }
                 Ok(l)
@@ -241,15 +130,6 @@ impl Context<'_> {
             Err(e) => Err(DeliverError::temp(e)),
         }
     }
-}
-
-/// The committed result, before notices.
-enum Committed {
-    New { id: u32, previous: Option<u32> },
-    Appended { id: u32, reopened: bool },
-    Closed { id: u32, refused: Option<String> },
-    Bounce(u32),
-    Duplicate(u32),
 }
 
 /// Files one message. `raw` is stdin, read to the end.
@@ -281,7 +161,7 @@ pub fn deliver(
     cx.store.check_safe().map_err(DeliverError::temp)?;
     if let Target::Bounce(id, mac) = &target {
         let secret = cx.store.secret().map_err(DeliverError::temp)?;
-        if !policy::bounce_mac_matches(&secret, *id, mac) {
+        if !crate::token::bounce_mac_matches(&secret, *id, mac) {
             // Anyone can send to a bounce address; a bounce of the refusal would go to
             // a sender that is usually forged. Dropped, with one log line.
             return Ok(discard(
@@ -295,6 +175,28 @@ pub fn deliver(
     }
     let route = route::route(cfg, &target, &msg, cx.store)?;
     let dangling = route::dangling_tag(cfg, &target, &msg, cx.store);
+    // From here on the config is the ticket's queue's: its admins, templates, acks.
+    let queue_name = match &route {
+        Route::New => crate::queue::of_recipient(cfg, &rcpt),
+        Route::Append { id, .. } | Route::Close { id, .. } | Route::Bounce { id, .. } => {
+            crate::queue::of_ticket(cfg, cx.store, *id)
+        }
+    };
+    let scoped = crate::queue::scoped(cfg, &queue_name);
+    let cx = &Context {
+        cfg: &scoped,
+        store: cx.store,
+        mailer: cx.mailer,
+        env: cx.env,
+        now: cx.now,
+    };
+    let cfg = cx.cfg;
+    // A new ticket records its queue in its trace block; support's is the default.
+    let queue_trace = (queue_name != crate::queue::SUPPORT).then(|| queue_name.clone());
+    let mut trace = trace;
+    if route == Route::New {
+        trace.queue = queue_trace.clone();
+    }
 
     let key = keys.copy.as_str();
     let trace_bytes = trace.to_bytes();
@@ -319,6 +221,7 @@ pub fn deliver(
                 // Too late to reopen: a new ticket whose first line names the old one.
                 let trace = Trace {
                     previous_ticket: Some(*id),
+                    queue: queue_trace.clone(),
                     ..trace.clone()
                 }
                 .to_bytes();
@@ -428,17 +331,16 @@ fn index_thread_key(cx: &Context<'_>, keys: &Keys, committed: &Committed) -> Vec
 
 /// A message deliver accepts and drops: exit 0, one log line, nothing stored or sent.
 fn discard(cx: &Context<'_>, sender: &Sender, rcpt: &str, id: u32, why: &str) -> Outcome {
-    let line = format!(
-        "{} exim={} sender={} rcpt={} ticket={id} action=discarded outcome=0 {why}",
-        cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
-        cx.env.get("MESSAGE_ID").map(String::as_str).unwrap_or("-"),
-        notify::clean(sender.address().unwrap_or("<>")).replace(' ', "_"),
-        notify::clean(rcpt).replace(' ', "_"),
-    );
-    let _ = cx.store.log(&line);
+    let _ = cx.store.log_event(&LogLine {
+        at: cx.now,
+        ticket: id,
+        action: Action::Discarded,
+        who: mail_cause(cx, sender, rcpt),
+        detail: why,
+    });
     Outcome {
         ticket: id,
-        action: "discarded",
+        action: Action::Discarded,
         detail: why.to_string(),
     }
 }
@@ -485,16 +387,6 @@ fn commit_new(
     Ok(committed)
 }
 
-fn sender_text(sender: &Sender, msg: &Inbound) -> String {
-    match &msg.from {
-        Some(m) => match &m.name {
-            Some(n) => format!("{} <{}>", notify::clean(n), m.addr),
-            None => m.addr.clone(),
-        },
-        None => sender.address().unwrap_or("<>").to_string(),
-    }
-}
-
 /// What after_commit needs to know about the message.
 struct Facts<'a> {
     msg: &'a Inbound,
@@ -508,17 +400,6 @@ struct Facts<'a> {
     reused_id: &'a [u32],
     /// `[issueN]` in the Subject of mail to support@ that named no ticket.
     dangling: Option<u32>,
-}
-
-/// The requester of ticket `id` (Reply-To, else From, of its first message) and that
-/// message's header facts.
-pub fn requester(cx: &Context<'_>, id: u32) -> Option<(Mailbox, Inbound)> {
-    let state = cx.store.state(id)?;
-    let head = cx.store.read_head(id, state, 256 * 1024).ok()?;
-    let first = mbox::read(&head).ok()?.into_iter().next()?;
-    let m = inbound::parse(&first.message).ok()?;
-    let who = m.reply_to.clone().or_else(|| m.from.clone())?;
-    Some((who, m))
 }
 
 /// How much of a bounce is read for its failed recipients: the delivery-status part
@@ -555,18 +436,14 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
             ignored += 1;
             continue;
         }
-        let addr = notify::clean(&fl.recipient).replace(' ', "_");
-        let line = format!(
-            "{} {id} {} {} {addr}",
-            cx.now.timestamp(),
-            fl.severity.as_str(),
-            if fl.status.is_empty() {
-                "-"
-            } else {
-                &fl.status
-            },
-        );
-        match cx.store.record_bounce(&addr, &line, cx.now.timestamp()) {
+        let rec = BounceRecord {
+            at: cx.now.timestamp(),
+            ticket: id,
+            severity: fl.severity,
+            status: fl.status.clone(),
+            addr: fl.recipient.trim().to_string(),
+        };
+        match cx.store.record_bounce(&rec, cx.now.timestamp()) {
             Ok(()) => {
                 recorded += 1;
                 out.push(format!(
@@ -574,7 +451,7 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
                     fl.severity.as_str(),
                     fl.recipient,
                     fl.status,
-                    if cfg.bounces_enforce {
+                    if cfg.bounce_mode == BounceMode::Enforce {
                         ""
                     } else {
                         ", log mode"
@@ -592,440 +469,177 @@ fn record_bounces(cx: &Context<'_>, id: u32, message: &[u8]) -> Vec<String> {
     out
 }
 
-/// Whether mail to `addr` is held back because it bounces (`[bounces] mode = "enforce"`).
-fn bounce_block(cx: &Context<'_>, addr: &str) -> Option<String> {
-    if !cx.cfg.bounces_enforce {
-        return None;
-    }
-    let n = cx.store.hard_bounces(addr, cx.now.timestamp());
-    (n >= cx.cfg.bounce_hard_limit).then(|| format!("{addr} has bounced {n} time(s)"))
-}
-
-/// Everything after the commit point: notices, relays, bounce records, hooks, the log.
-/// Nothing here can fail the delivery; problems become notes in the log line.
+/// Everything after the commit point: gathers the facts, asks [`plan::plan`] what to
+/// do, and does it. Nothing here can fail the delivery; problems become notes in the
+/// log line.
 fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcome {
     let cfg = cx.cfg;
     let (msg, sender) = (f.msg, f.sender);
-    let from_admin = sender.address().is_some_and(|a| cfg.is_admin(a))
-        || msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr))
-        || policy::from_ourselves(cfg, msg);
-    let mut notes: Vec<String> = Vec::new();
-    let (ticket, action, hook): (u32, &'static str, Option<&str>) = match &committed {
-        Committed::Duplicate(id) => (*id, "duplicate", None),
-        Committed::New { id, .. } => (*id, "new", Some("new")),
-        Committed::Appended { id, reopened: true } => (*id, "reopen", Some("reopen")),
-        Committed::Appended { id, .. } => (*id, "followup", Some("followup")),
-        Committed::Closed { id, refused: None } => (*id, "close", Some("close")),
-        Committed::Closed { id, .. } => (*id, "close-refused", None),
-        Committed::Bounce(id) => (*id, "bounce", Some("bounce")),
-    };
-    if let Committed::New {
-        previous: Some(old),
-        ..
-    } = committed
-    {
-        notes.push(format!("ticket {old} was closed too long ago to reopen"));
-    }
-    if let Route::Append { why, .. } = f.route {
-        match why {
-            Why::Address | Why::Reply => {}
-            Why::SubjectTag => notes.push("matched by the subject tag".into()),
-            Why::Thread => notes.push("matched by In-Reply-To/References".into()),
-            Why::AlsoAddressed => notes.push("also addressed to the ticket".into()),
-        }
-    }
-    if let Some(a) = &f.automatic {
-        notes.push(format!("automatic: {a}"));
-    }
-    if !matches!(committed, Committed::Duplicate(_))
-        && let Some(other) = f.reused_id.first()
-    {
-        notes.push(format!(
-            "ticket {other} also holds a message with this Message-ID; a duplicate needs the same body too"
-        ));
-    }
-
+    let (ticket, action) = committed.action();
     // Notices run after the commit; a panic in them must not turn into a retry.
-    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let notes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let ack = matches!(committed, Committed::New { .. }).then(|| ack_fact(cx, sender, msg));
+        let facts = plan::Facts {
+            committed: &committed,
+            automatic: f.automatic.as_deref(),
+            from_admin: sender.address().is_some_and(|a| cfg.is_admin(a))
+                || msg.from.as_ref().is_some_and(|m| cfg.is_admin(&m.addr))
+                || policy::from_ourselves(cfg, msg),
+            to_reply_address: matches!(f.target, Target::Reply(..)),
+            why: match f.route {
+                Route::Append { why, .. } => Some(*why),
+                _ => None,
+            },
+            dangling_tag: f.dangling.map(|n| (cfg.subject_tag.as_str(), n)),
+            reused_in: f.reused_id.first().copied(),
+            notify_on_close: cfg.notify_on_close,
+            ack: ack.as_ref(),
+        };
+        let received = Received {
+            msg,
+            normalised: f.normalised,
+            sender,
+            automatic: f.automatic.as_deref(),
+        };
         let mut out = Vec::new();
-        let mut notice: Option<(NoticeKind, Option<String>)> = None;
-        match &committed {
-            Committed::Duplicate(_) => {}
-            Committed::New { id, .. } => {
-                let tag_note = f.dangling.map(|n| {
-                    format!(
-                        "[{}{n}] in the subject named no ticket, so this is a new one",
-                        cfg.subject_tag
-                    )
-                });
-                let mut detail = f
-                    .automatic
-                    .clone()
-                    .map(|a| format!("no acknowledgement: {a}"));
-                match policy::ack_recipient(cfg, sender, msg) {
-                    Ok(to) => {
-                        if let Some(why) = bounce_block(cx, &to.addr) {
-                            out.push(format!("no ack ({why})"));
-                            detail = Some(format!("no acknowledgement: {why}"));
-                        } else {
-                            match cx.store.take_ack(
-                                &to.addr,
-                                cx.now.timestamp(),
-                                cfg.acks_per_sender_per_hour,
-                                cfg.acks_total_per_hour,
-                            ) {
-                                Ok(AckGrant::Taken) => out.push(send(
-                                    cx,
-                                    *id,
-                                    notify::ack_noting(
-                                        cfg,
-                                        *id,
-                                        msg,
-                                        &to,
-                                        cx.now,
-                                        &cx.ids(),
-                                        tag_note.as_deref(),
-                                    ),
-                                    &format!("ack to {}", to.addr),
-                                )),
-                                Ok(full) => {
-                                    let why = match full {
-                                        AckGrant::HourFull(n) => format!(
-                                            "{n} acknowledgements already went out this hour ([acks] total_per_hour)"
-                                        ),
-                                        _ => format!(
-                                            "{} already had {} acknowledgements this hour",
-                                            crate::store::ack_mailbox(&to.addr),
-                                            cfg.acks_per_sender_per_hour
-                                        ),
-                                    };
-                                    out.push(format!("no ack ({why})"));
-                                    detail = Some(format!("no acknowledgement: {why}"));
-                                }
-                                Err(e) => out.push(format!("no ack (ack limit state: {e})")),
-                            }
-                        }
-                    }
-                    Err(why) => out.push(format!("no ack ({why})")),
+        for effect in plan::plan(&facts) {
+            match effect {
+                Effect::Note(n) => out.push(n),
+                Effect::Ack { to, tag_note } => {
+                    out.extend(notify::template_fallback(cfg, crate::template::Name::Ack));
+                    // The quote costs a MIME parse: only for a template that shows it.
+                    let quote = if notify::template_uses(
+                        cfg,
+                        crate::template::Name::Ack,
+                        crate::template::BUILTIN_ACK,
+                        "quote",
+                    ) {
+                        notify::preview(&f.normalised[..f.normalised.len().min(256 * 1024)], 5, 600)
+                    } else {
+                        String::new()
+                    };
+                    out.push(send(
+                        cx,
+                        ticket,
+                        notify::ack_quoting(
+                            cfg,
+                            ticket,
+                            msg,
+                            &to,
+                            cx.now,
+                            &cx.ids(),
+                            tag_note.as_deref(),
+                            &quote,
+                        ),
+                        &format!("ack to {}", to.addr),
+                    ))
                 }
-                if let Some(t) = tag_note {
-                    out.push(t.clone());
-                    detail = Some(match detail {
-                        Some(d) => format!("{t}; {d}"),
-                        None => t,
-                    });
-                }
-                notice = Some((NoticeKind::New, detail));
-            }
-            Committed::Appended { id, reopened } => {
-                if *reopened {
-                    notice = Some((NoticeKind::Reopened, None));
-                } else if f.automatic.is_none() && !from_admin {
-                    notice = Some((NoticeKind::Followup, None));
-                }
-                // Only mail to the secret reply address is ever relayed; plain
-                // ticket-N@ mail is filed, whoever it claims to come from.
-                if let Target::Reply(_, token) = f.target {
-                    let reopened = if *reopened {
+                Effect::Relay {
+                    reopened,
+                    otherwise,
+                } => {
+                    let Target::Reply(_, token) = f.target else {
+                        continue;
+                    };
+                    let reopened = if reopened {
                         "; the ticket was reopened"
                     } else {
                         ""
                     };
-                    match relay_admin_reply(cx, *id, f, token) {
+                    let notice = match relay_admin_reply(cx, ticket, &received, token) {
                         Some(Relay::Sent(line)) => {
-                            notice = Some((NoticeKind::Relayed, Some(format!("{line}{reopened}"))));
-                            out.push(line);
+                            out.push(line.clone());
+                            Some((NoticeKind::Relayed, Some(format!("{line}{reopened}"))))
                         }
                         Some(Relay::Refused(why)) => {
                             let line = format!("not relayed: {why}");
-                            notice =
-                                Some((NoticeKind::RefusedRelay, Some(format!("{line}{reopened}"))));
-                            out.push(line);
+                            out.push(line.clone());
+                            Some((NoticeKind::RefusedRelay, Some(format!("{line}{reopened}"))))
                         }
-                        None => {}
+                        None => otherwise,
+                    };
+                    if let Some((kind, detail)) = notice {
+                        out.extend(send_notice(cx, &received, ticket, kind, detail.as_deref()));
                     }
                 }
-            }
-            Committed::Closed { id, refused: None } => {
-                if cfg.notify_on_close {
-                    out.push(send_close_notice(cx, *id));
+                Effect::Notice(kind, detail) => {
+                    out.extend(send_notice(cx, &received, ticket, kind, detail.as_deref()));
                 }
+                Effect::CloseNotice => out.push(send_close_notice(cx, ticket)),
+                Effect::RecordBounces => out.extend(record_bounces(cx, ticket, f.normalised)),
+                Effect::Hook(action) => out.extend(run_hooks(
+                    cx,
+                    action,
+                    ticket,
+                    sender_plain(sender, msg),
+                    &msg.subject,
+                    f.normalised,
+                )),
             }
-            Committed::Closed {
-                refused: Some(why), ..
-            } => {
-                notice = Some((NoticeKind::RefusedClose, Some(why.clone())));
-                out.push(format!("close refused: {why}"));
-            }
-            Committed::Bounce(id) => out.extend(record_bounces(cx, *id, f.normalised)),
-        }
-        if let Some((kind, detail)) = notice {
-            // Only the start is parsed: enough for a preview, and a MIME bomb stays small.
-            let head = &f.normalised[..f.normalised.len().min(256 * 1024)];
-            let preview = notify::preview(head, 12, 1200);
-            let close_address = close_address(cx, ticket);
-            let reply_address = if cfg.relay_admin_replies {
-                cx.store
-                    .secret()
-                    .ok()
-                    .map(|s| policy::reply_address(cfg, &s, ticket))
-            } else {
-                None
-            };
-            let facts = NoticeFacts {
-                kind,
-                sender: &sender_text(sender, msg),
-                preview: &preview,
-                detail: detail.as_deref(),
-                close_address: &close_address,
-                reply_address: reply_address.as_deref(),
-            };
-            if let Some(built) = notify::admin_notice(cfg, ticket, msg, &facts, cx.now, &cx.ids()) {
-                out.push(send(cx, ticket, built, "notice to admins"));
-            }
-        }
-        if let Some(event) = hook {
-            out.extend(run_hooks(
-                cx,
-                event,
-                ticket,
-                sender_plain(sender, msg),
-                &msg.subject,
-                f.normalised,
-            ));
         }
         out
     }))
     .unwrap_or_else(|_| vec!["building notices failed (internal error); nothing more sent".into()]);
-    notes.extend(sent);
 
-    let detail = notes.join("; ");
     let outcome = Outcome {
         ticket,
         action,
-        detail,
+        detail: notes.join("; "),
     };
-    let line = format!(
-        "{} exim={} sender={} rcpt={} ticket={} action={} outcome=0 {}",
-        cx.now.format("%Y-%m-%dT%H:%M:%SZ"),
-        cx.env.get("MESSAGE_ID").map(String::as_str).unwrap_or("-"),
-        notify::clean(sender.address().unwrap_or("<>")).replace(' ', "_"),
-        notify::clean(f.rcpt).replace(' ', "_"),
+    let line = LogLine {
+        at: cx.now,
         ticket,
         action,
-        notify::clean(&outcome.detail),
-    );
-    let _ = cx.store.log(&line);
+        who: mail_cause(cx, sender, f.rcpt),
+        detail: &outcome.detail,
+    };
+    let _ = cx.store.log_event(&line);
     outcome
 }
 
-fn sender_plain<'a>(sender: &'a Sender, msg: &'a Inbound) -> &'a str {
-    sender
-        .address()
-        .or(msg.from.as_ref().map(|m| m.addr.as_str()))
-        .unwrap_or("")
-}
-
-/// Runs the hooks for `event` on ticket `id`; one result line per hook that ran.
-pub fn run_hooks(
-    cx: &Context<'_>,
-    event: &str,
-    id: u32,
-    sender: &str,
-    subject: &str,
-    message: &[u8],
-) -> Vec<String> {
-    if cx.cfg.hooks.is_empty() {
-        return Vec::new();
-    }
-    let file = cx
-        .store
-        .state(id)
-        .map(|s| cx.store.path(id, s))
-        .unwrap_or_default();
-    let local = cx.now.with_timezone(&chrono::Local);
-    let minute = chrono::Timelike::hour(&local) * 60 + chrono::Timelike::minute(&local);
-    let ev = hooks::Event {
-        name: event,
-        ticket: id,
-        sender,
-        subject,
-        file: &file,
-        message,
-    };
-    let budget = std::time::Duration::from_secs(cx.cfg.hook_time_limit_secs);
-    hooks::run(&cx.cfg.hooks, &ev, minute, budget)
-}
-
-/// What became of an answer sent to a ticket's reply address.
-enum Relay {
-    /// Sent on to the requester: the log line.
-    Sent(String),
-    /// Filed only, for a reason the admins should hear.
-    Refused(String),
-}
-
-/// relay_admin_replies: an admin's answer to a notice (mail to the ticket's secret
-/// reply address) that does not include the requester goes on to the requester, from
-/// ticket-N@. Anyone can forge the envelope sender and From that are checked here too;
-/// the token in the address is what proves the mail answers a notice. `None`: filed,
-/// nothing to tell.
-fn relay_admin_reply(cx: &Context<'_>, id: u32, f: &Facts<'_>, token: &str) -> Option<Relay> {
+/// Whether the submitter of a new ticket gets an acknowledgement: who it would go to,
+/// then the bounce record, then the caps. Taking the allowance counts it, so this runs
+/// only for a new ticket.
+fn ack_fact(cx: &Context<'_>, sender: &Sender, msg: &Inbound) -> plan::Ack {
     let cfg = cx.cfg;
-    let secret = match cx.store.secret() {
-        Ok(s) => s,
-        Err(e) => return Some(Relay::Refused(format!("the secret is unreadable: {e}"))),
+    let to = match policy::ack_recipient(cfg, sender, msg) {
+        Ok(to) => to,
+        Err(why) => return plan::Ack::NotWanted(why),
     };
-    if !policy::reply_token_matches(&secret, id, token) {
-        return Some(Relay::Refused("the reply address has a wrong token".into()));
-    }
-    if !cfg.relay_admin_replies || f.automatic.is_some() {
-        return None;
-    }
-    let env = f.sender.address().unwrap_or("<>");
-    if !cfg.is_admin(env) {
-        return Some(Relay::Refused(format!(
-            "envelope sender {env:?} is not an admin"
-        )));
-    }
-    let from = f.msg.from.as_ref().map_or("", |m| m.addr.as_str());
-    if !cfg.is_admin(from) {
-        return Some(Relay::Refused(format!("From {from:?} is not an admin")));
-    }
-    if f.msg.from_fields > 1 {
-        return Some(Relay::Refused(format!(
-            "the mail has {} From fields (a sign of forgery)",
-            f.msg.from_fields
-        )));
-    }
-    let Some((to, _)) = requester(cx, id) else {
-        return Some(Relay::Refused("the ticket's requester is unknown".into()));
-    };
-    if cfg.is_admin(&to.addr) || address::target(cfg, &to.addr).is_some() {
-        return None;
-    }
-    let included = f
-        .msg
-        .recipient_candidates
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(&to.addr));
-    if included {
-        return None;
-    }
-    match cx.store.take_relay(cx.now.timestamp(), cfg.relay_per_hour) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Some(Relay::Refused(format!(
-                "{} answers were relayed in the last hour (relay_per_hour)",
-                cfg.relay_per_hour
-            )));
-        }
-        Err(e) => return Some(Relay::Refused(format!("relay count: {e}"))),
-    }
-    let sent = notify::relay(cfg, id, f.msg, f.normalised, &to, cx.now, &cx.ids())
-        .and_then(|bytes| send_raw(cx, id, &to.addr, &bytes));
-    Some(match sent {
-        Ok(()) => Relay::Sent(format!("relayed to {}", to.addr)),
-        Err(e) => Relay::Refused(format!("relaying to {}: {e}", to.addr)),
-    })
-}
-
-/// notify_on_close: tells the requester that ticket `id` was closed.
-pub fn send_close_notice(cx: &Context<'_>, id: u32) -> String {
-    let Some((to, first)) = requester(cx, id) else {
-        return "no close notice: the requester is unknown".into();
-    };
-    if address::in_domain(cx.cfg, &to.addr) {
-        return format!("no close notice: {} is in our own domain", to.addr);
-    }
     if let Some(why) = bounce_block(cx, &to.addr) {
-        return format!("no close notice ({why})");
+        return plan::Ack::HeldBack(why);
     }
-    send(
-        cx,
-        id,
-        notify::close_notice(cx.cfg, id, &first, &to, cx.now, &cx.ids()),
-        &format!("close notice to {}", to.addr),
-    )
-}
-
-/// The close address the admin should use for ticket `id`.
-pub fn close_address(cx: &Context<'_>, id: u32) -> String {
-    let cfg = cx.cfg;
-    let base = format!("{}{id}{}", cfg.ticket_prefix, cfg.close_suffix);
-    if cfg.close_token {
-        match cx.store.secret() {
-            Ok(s) => format!("{base}-{}@{}", policy::close_token(&s, id), cfg.domain),
-            Err(_) => format!("{base}-TOKEN@{} (the secret is unreadable)", cfg.domain),
-        }
-    } else {
-        format!("{base}@{}", cfg.domain)
+    match cx.store.take_ack(
+        &to.addr,
+        cx.now.timestamp(),
+        cfg.acks_per_sender_per_hour,
+        cfg.acks_total_per_hour,
+    ) {
+        Ok(AckGrant::Taken) => plan::Ack::Granted(to),
+        Ok(AckGrant::HourFull(n)) => plan::Ack::HeldBack(format!(
+            "{n} acknowledgements already went out this hour ([acks] total_per_hour)"
+        )),
+        Ok(AckGrant::AddressFull(_)) => plan::Ack::HeldBack(format!(
+            "{} already had {} acknowledgements this hour",
+            crate::store::ack_mailbox(&to.addr),
+            cfg.acks_per_sender_per_hour
+        )),
+        Err(e) => plan::Ack::Failed(e.to_string()),
     }
 }
 
-/// The envelope of mail about ticket `id` to `rcpts`: from the ticket's VERP bounce
-/// address, so that bounces come back to the ticket.
-fn envelope(cx: &Context<'_>, id: u32, rcpts: &[lettre::Address]) -> Result<Envelope, String> {
-    let secret = cx
-        .store
-        .secret()
-        .map_err(|e| format!("no bounce secret: {e}"))?;
-    let from: lettre::Address = policy::bounce_address(cx.cfg, &secret, id)
-        .parse()
-        .map_err(|e| format!("bounce address: {e}"))?;
-    Envelope::new(Some(from), rcpts.to_vec()).map_err(|e| e.to_string())
-}
-
-fn send(
-    cx: &Context<'_>,
-    ticket: u32,
-    built: Result<lettre::Message, String>,
-    what: &str,
-) -> String {
-    let m = match built {
-        Ok(m) => m,
-        Err(e) => return format!("{what} not built: {e}"),
-    };
-    let mid = m.headers().get_raw("Message-ID").map(|s| {
-        s.trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_string()
-    });
-    let env = match envelope(cx, ticket, m.envelope().to()) {
-        Ok(e) => e,
-        Err(e) => return format!("{what} not sent: {e}"),
-    };
-    match cx.mailer.send(&env, &m.formatted()) {
-        Ok(()) => {
-            if let Some(mid) = mid {
-                let _ = cx.store.index_add(&mid, ticket);
-            }
-            format!("{what} sent")
-        }
-        Err(e) => format!("{what} failed: {}", notify::clean(&e)),
+/// The delivery a log line is about.
+fn mail_cause<'a>(cx: &'a Context<'_>, sender: &'a Sender, rcpt: &'a str) -> Who<'a> {
+    Who::Mail {
+        exim: cx.env.get("MESSAGE_ID").map(String::as_str),
+        sender: sender.address().unwrap_or("<>"),
+        rcpt,
     }
-}
-
-fn send_raw(cx: &Context<'_>, ticket: u32, to: &str, bytes: &[u8]) -> Result<(), String> {
-    let rcpt: lettre::Address = to.parse().map_err(|e| format!("not sent: {e}"))?;
-    let env = envelope(cx, ticket, &[rcpt]).map_err(|e| format!("not sent: {e}"))?;
-    cx.mailer
-        .send(&env, bytes)
-        .map_err(|e| format!("sending failed: {}", notify::clean(&e)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base36_digits() {
-        assert_eq!(base36(0), "0");
-        assert_eq!(base36(35), "z");
-        assert_eq!(base36(36), "10");
-        assert_eq!(base36(u64::MAX), "3w5e11264sgsf");
-    }
 
     /// The keys deliver gives a message, and those reindex reads back from its copy.
     fn both(raw: &[u8], trace: &[u8]) -> (Vec<String>, Vec<String>) {
@@ -1069,5 +683,138 @@ mod tests {
         assert_ne!(a, key(b"Message-ID: <a@x>\n\nother body\n"));
         assert_ne!(a, key(b"Message-ID: <b@x>\n\nbody\n"));
         assert!(a.starts_with("a@x body="), "{a}");
+    }
+
+    /// In-process deliveries: a store in a temp directory, a fixed clock and a mailer
+    /// that keeps what it is given.
+    mod in_process {
+        use super::super::*;
+        use crate::config::Config;
+        use crate::mailer::Mailer;
+        use crate::store::Store;
+        use chrono::{DateTime, TimeZone, Utc};
+        use lettre::address::Envelope;
+        use std::cell::RefCell;
+        use std::collections::HashMap;
+
+        #[derive(Default)]
+        struct Kept(RefCell<Vec<(Vec<String>, String)>>);
+
+        impl Mailer for Kept {
+            fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), String> {
+                let to = envelope.to().iter().map(|a| a.to_string()).collect();
+                let text = String::from_utf8_lossy(message).into_owned();
+                self.0.borrow_mut().push((to, text));
+                Ok(())
+            }
+        }
+
+        struct Desk {
+            _dir: tempfile::TempDir,
+            cfg: Config,
+            store: Store,
+            mailer: Kept,
+            env: HashMap<String, String>,
+            now: DateTime<Utc>,
+        }
+
+        impl Desk {
+            fn new() -> Desk {
+                let dir = tempfile::tempdir().unwrap();
+                let cfg = Config::parse(
+                    "store = \"s\"\ndomain = \"example.org\"\nadmins = [\"boss@admin.example\"]\n",
+                    dir.path(),
+                    None,
+                )
+                .unwrap();
+                std::fs::create_dir(&cfg.store).unwrap();
+                let store = Store::new(&cfg.store);
+                Desk {
+                    _dir: dir,
+                    store,
+                    cfg,
+                    mailer: Kept::default(),
+                    env: HashMap::new(),
+                    now: Utc.with_ymd_and_hms(2026, 12, 2, 9, 30, 0).unwrap(),
+                }
+            }
+
+            fn deliver(&self, rcpt: &str, from: &str, text: &str) -> Outcome {
+                let cx = Context {
+                    cfg: &self.cfg,
+                    store: &self.store,
+                    mailer: &self.mailer,
+                    env: &self.env,
+                    now: self.now,
+                };
+                let input = EnvelopeInput {
+                    recipient: Some(rcpt.into()),
+                    sender: Some(from.into()),
+                };
+                deliver(&cx, &input, text.as_bytes().to_vec()).unwrap()
+            }
+
+            /// Who each sent mail went to, in order.
+            fn sent_to(&self) -> Vec<String> {
+                self.mailer
+                    .0
+                    .borrow()
+                    .iter()
+                    .map(|(to, _)| to.join(","))
+                    .collect()
+            }
+        }
+
+        const ANN: &str = "From: Ann <ann@customer.example>\nTo: support@example.org\nSubject: The printer\nMessage-ID: <p1@customer.example>\n\nIt is on fire.\n";
+
+        #[test]
+        fn a_new_ticket_sends_one_ack_and_one_notice_dated_by_the_clock() {
+            let d = Desk::new();
+            let o = d.deliver("support@example.org", "ann@customer.example", ANN);
+            assert_eq!((o.ticket, o.action), (1, Action::New));
+            assert_eq!(d.sent_to(), ["ann@customer.example", "boss@admin.example"]);
+            let kept = d.mailer.0.borrow();
+            let ack = &kept[0].1;
+            assert!(
+                ack.contains("Date: Wed, 02 Dec 2026 09:30:00 +0000\r\n"),
+                "{ack}"
+            );
+            assert!(ack.contains("Reply-To: ticket-1@example.org\r\n"), "{ack}");
+            assert!(ack.contains("Auto-Submitted: auto-replied\r\n"), "{ack}");
+            assert!(
+                String::from_utf8_lossy(&d.store.read(1, State::Open).unwrap())
+                    .contains("It is on fire.")
+            );
+        }
+
+        #[test]
+        fn exims_retry_of_a_stored_message_sends_nothing_more() {
+            let d = Desk::new();
+            d.deliver("support@example.org", "ann@customer.example", ANN);
+            let again = d.deliver("support@example.org", "ann@customer.example", ANN);
+            assert_eq!((again.ticket, again.action), (1, Action::Duplicate));
+            assert_eq!(d.sent_to().len(), 2, "{:?}", d.sent_to());
+            assert_eq!(d.store.ids(State::Open), [1]);
+        }
+
+        #[test]
+        fn a_follow_up_tells_the_admins_and_an_admins_answer_tells_nobody() {
+            let d = Desk::new();
+            d.deliver("support@example.org", "ann@customer.example", ANN);
+            let more = "From: ann@customer.example\nSubject: Re: The printer\nMessage-ID: <p2@customer.example>\n\nStill burning.\n";
+            let o = d.deliver("ticket-1@example.org", "ann@customer.example", more);
+            assert_eq!(o.action, Action::Followup);
+            let answer = "From: boss@admin.example\nSubject: Re: The printer\nMessage-ID: <a1@admin.example>\n\nOn my way.\n";
+            let o = d.deliver("ticket-1@example.org", "boss@admin.example", answer);
+            assert_eq!(o.action, Action::Followup);
+            assert_eq!(
+                d.sent_to(),
+                [
+                    "ann@customer.example",
+                    "boss@admin.example",
+                    "boss@admin.example"
+                ]
+            );
+        }
     }
 }

@@ -190,10 +190,7 @@ pub fn init(
     }
     let (uid, user_gid) = match user {
         Some(u) => user_ids(u)?,
-        None => {
-            // SAFETY: getuid and getgid cannot fail and only read process state.
-            unsafe { (libc::getuid(), libc::getgid()) }
-        }
+        None => own_ids(),
     };
     let gid = match group {
         Some(g) => group_id(g)?,
@@ -216,14 +213,8 @@ pub fn init(
     store.init().with_context(|| root.display().to_string())?;
     let meta = fs::metadata(root)?;
     write_format(root, CURRENT, &meta)?;
-    for d in [
-        ".mailtix/tmp",
-        ".mailtix/pending",
-        ".mailtix/index",
-        ".mailtix",
-        "archived",
-        "",
-    ] {
+    // Innermost first, the root last: until then nobody else may enter.
+    for d in crate::store::STORE_DIRS.iter().rev().chain([&""]) {
         let p = if d.is_empty() {
             root.to_path_buf()
         } else {
@@ -242,7 +233,15 @@ pub fn init(
     Ok(())
 }
 
+/// This process's uid and gid.
+#[allow(unsafe_code)]
+fn own_ids() -> (u32, u32) {
+    // SAFETY: getuid and getgid cannot fail and only read process state.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
 /// uid and primary gid of a user name or number.
+#[allow(unsafe_code)]
 fn user_ids(name: &str) -> Result<(u32, u32)> {
     let c = CString::new(name).context("user name")?;
     // SAFETY: getpwnam takes a NUL-terminated string and returns null or a pointer to
@@ -259,6 +258,7 @@ fn user_ids(name: &str) -> Result<(u32, u32)> {
 }
 
 /// gid of a group name or number.
+#[allow(unsafe_code)]
 fn group_id(name: &str) -> Result<u32> {
     let c = CString::new(name).context("group name")?;
     // SAFETY: as in user_ids, for the group database.

@@ -6,6 +6,7 @@
 //! the MTA's timeout kills, and their shell gets SIGKILL when deliver dies.
 
 use crate::config::Hook;
+use crate::store::Action;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 
 /// What happened, for the hook's environment.
 pub struct Event<'a> {
-    /// new | followup | reopen | close | bounce
-    pub name: &'a str,
+    /// One of [`Action::HOOKED`].
+    pub action: Action,
     pub ticket: u32,
     pub sender: &'a str,
     pub subject: &'a str,
@@ -32,7 +33,7 @@ pub fn run(hooks: &[Hook], ev: &Event<'_>, minute: u32, budget: Duration) -> Vec
     let end = Instant::now() + budget;
     hooks
         .iter()
-        .filter(|h| h.event == ev.name)
+        .filter(|h| h.event == ev.action)
         .filter(|h| h.outside.is_none_or(|w| !w.contains(minute)))
         .map(|h| {
             let left = end.saturating_duration_since(Instant::now());
@@ -120,10 +121,10 @@ fn run_one(h: &Hook, ev: &Event<'_>, limit: Duration) -> Result<(), String> {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(&h.command)
-        .env("MAILTIX_EVENT", ev.name)
+        .env("MAILTIX_EVENT", ev.action.as_str())
         .env("MAILTIX_TICKET", ev.ticket.to_string())
         .env("MAILTIX_SENDER", ev.sender)
-        .env("MAILTIX_SUBJECT", crate::notify::clean(ev.subject))
+        .env("MAILTIX_SUBJECT", crate::headers::clean(ev.subject))
         .env("MAILTIX_FILE", ev.file)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -428,7 +428,9 @@ fn auto_reason(m: &Message<'_>) -> Option<String> {
             "precedence" if matches!(first_word.as_str(), "bulk" | "junk" | "list") => {
                 return Some(format!("Precedence: {first_word}"));
             }
-            "x-mailtix-loop" => return Some("our own loop marker".into()),
+            n if n.eq_ignore_ascii_case(crate::headers::LOOP) => {
+                return Some("our own loop marker".into());
+            }
             "x-autoreply" | "x-autorespond" => return Some(format!("{name} header")),
             "x-auto-response-suppress"
                 if ["all", "autoreply", "oof"]

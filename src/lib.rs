@@ -9,31 +9,43 @@
 //! main.rs     args, env, stdin, clock ─────────────► lib::run
 //! lib.rs      parse the CLI, load the config, catch panics, pick the exit code
 //! deliver.rs  the shell for one message:
+//!   envelope.rs  envelope recipient and sender (flag, Exim's env, headers) pure
 //!   inbound.rs   header facts (Message-ID, threading, From, loop signs)   pure
 //!   address.rs   which of our addresses, strict ticket ids                 pure
 //!   route.rs     which ticket: the routing rules, table-tested            pure
-//!   mbox.rs      the mboxrd entry (From_ line, quoting, state headers)    pure
-//!   headers.rs   the trace headers in front of a stored message           pure
-//!   store.rs     lock (fcntl + dotlock), append, fsync, create, rename   the only fs module
+//!   mbox.rs      the mboxrd entry (From_ line, quoting, trace block)      pure
+//!   headers.rs   every header we write and read back: trace block, loop
+//!                marker, our Message-IDs; clean()                         pure
+//!   store/       the only fs module for tickets and .mailtix/:
+//!     mod.rs       layout, new tickets, counter, secret, safety checks
+//!     lock.rs      fcntl + dotlock, append with crash repair, move
+//!     index.rs     Message-ID -> ticket shards, the route lookups
+//!     records.rs   bounce records, ack and relay allowances, the log line
 //!   ── commit point: the message is on disk ──
-//!   policy.rs    who gets an ack, who may close, VERP, close/reply tokens pure
+//!   plan.rs      what goes out for each outcome, table-tested             pure
+//!   policy.rs    who gets an ack, who may close, the VERP and reply addresses pure
+//!   token.rs     the HMAC tokens and MACs of addresses and Message-IDs    pure
 //!   notify.rs    acknowledgement, admin notice, close notice, relay       pure
 //!   bounce.rs    reading the bounces of ~75 MTAs; hard or soft as sisimai pure
+//!   outbound.rs  sends notices, close notices, relays and runs hooks, each
+//!                with its envelope and a result line for the log (also used
+//!                by close and reopen)
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
 //! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
 //! summary.rs  list summaries and check's problems                         pure
 //! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
 //! term.rs     the one filter between admin output and the terminal        pure
+//! template.rs the text of the mail mailtix sends: parse, check, render    pure
+//! queue.rs    several intake addresses; a ticket's queue; STORE/queues/ for Exim
 //! format.rs   the store's format number, `upgrade`, `init`; checked first by every command
 //! html/       `mailtix html`: a static archive, incremental; render.rs is pure
 //! ops.rs      man pages, completions and ticket ids for the package; selftest,
 //!             check --nagios and metrics, which only read the live store
 //! ```
-//! State under `STORE/.mailtix/` (index, counter, summaries, acks, bounces, log,
-//! secret) is written only by store.rs, and all of it but the secret can be rebuilt;
-//! the one exception is `format`, the store's format number, which format.rs owns.
-//! A route is decided in [`route::route`].
+//! A route is decided in [`route::route`]; what is sent for it in [`plan::plan`]. Each
+//! file of `STORE/.mailtix/` is listed, with the module that writes and reads it, in
+//! [`store`]'s documentation; all of it but `secret` and `format` can be rebuilt or lost.
 //!
 //! ## The exit-code contract of `deliver`
 //! | code | when | Exim |
@@ -58,6 +70,7 @@ pub mod bounce;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+mod envelope;
 pub mod error;
 pub mod format;
 pub mod headers;
@@ -68,12 +81,17 @@ pub mod mailer;
 pub mod mbox;
 pub mod notify;
 pub mod ops;
+mod outbound;
+pub mod plan;
 pub mod policy;
+pub mod queue;
 pub mod route;
 pub mod store;
 pub mod summary;
+pub mod template;
 pub mod term;
 pub mod thread;
+mod token;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -174,7 +192,7 @@ fn load_config(
 }
 
 fn one_line(s: &str) -> String {
-    let s = notify::clean(s);
+    let s = crate::headers::clean(s);
     if s.len() > 900 {
         let mut end = 900;
         while !s.is_char_boundary(end) {
@@ -240,7 +258,8 @@ fn deliver_inner(
     now: DateTime<Utc>,
     stdin: &mut dyn Read,
 ) -> Result<deliver::Outcome, DeliverError> {
-    if env.contains_key("MAILTIX_TEST_PANIC") {
+    // Test-only, and only in debug builds: the panic path of the exit-code contract.
+    if cfg!(debug_assertions) && env.contains_key("MAILTIX_TEST_PANIC") {
         panic!("MAILTIX_TEST_PANIC is set");
     }
     let cfg = load_config(config, env, cwd).map_err(DeliverError::temp)?;
@@ -254,6 +273,7 @@ fn deliver_inner(
         .map_err(|e| DeliverError::temp(format!("reading stdin: {e}")))?;
     let store = store::Store::new(&cfg.store).named_by(cfg.source.clone());
     format::admit(&cfg.store).map_err(DeliverError::temp)?;
+    queue::sync_if_stale(&cfg);
     let mailer = mailer::ConfiguredMailer(cfg.transport.clone());
     let cx = deliver::Context {
         cfg: &cfg,
@@ -330,6 +350,10 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Ids(a) => ops::ids(&admin.store, a, stdout),
         AdminCommand::Selftest(a) => ops::selftest(&cfg, a, now, stdout),
         AdminCommand::Metrics(a) => ops::metrics(&cfg, &admin.store, a, now, stdout),
+        AdminCommand::Move(a) => queue::move_ticket(&admin, a.id, &a.queue, stdout),
+        AdminCommand::Template(cli::TemplateCommand::Preview(a)) => {
+            template::preview(&admin, &a.name, a.id, stdout)
+        }
         AdminCommand::Html(a) => html::build(&cfg, &admin.store, a, &cwd, stdout),
     };
     let flushed = stdout.flush();

@@ -6,14 +6,13 @@
 //! encoded word can never start a header of its own.
 
 use crate::config::Config;
+use crate::headers::clean;
 use crate::inbound::{Inbound, Mailbox};
+use crate::template::{self, Name};
 use chrono::{DateTime, Utc};
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox as LMailbox, header::ContentType};
-
-/// Name of the loop marker on every mail mailtix sends.
-pub const LOOP_HEADER: &str = "X-Mailtix-Loop";
 
 /// What kind of admin notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,15 +40,6 @@ impl NoticeKind {
     }
 }
 
-/// Replaces control characters (CR, LF, tabs, NUL ...) with spaces and trims.
-pub fn clean(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// A Message-ID that is safe to copy into In-Reply-To: printable ASCII, no brackets.
 fn safe_id(id: &str) -> Option<&str> {
     let ok = !id.is_empty()
@@ -68,14 +58,9 @@ pub struct Ids {
     pub secret: Vec<u8>,
 }
 
-/// Our Message-ID for a mail about ticket `id`: `mailtix.N.KIND.UNIQUE.MAC@DOMAIN`, so
-/// that replies to it thread back into the ticket even when the index does not know
-/// it (after a `reindex`, say). The MAC ([`crate::policy::message_id_mac`]) makes the
-/// id unforgeable: `route` trusts only an id whose MAC verifies.
+/// Our Message-ID for a mail about ticket `id` ([`crate::headers::own_message_id`]).
 pub fn message_id(cfg: &Config, id: u32, kind: &str, ids: &Ids) -> String {
-    let signed = format!("{kind}.{}", ids.unique);
-    let mac = crate::policy::message_id_mac(&ids.secret, id, &signed);
-    format!("mailtix.{id}.{signed}.{mac}@{}", cfg.domain)
+    crate::headers::own_message_id(&cfg.domain, id, kind, &ids.unique, &ids.secret)
 }
 
 /// The longest Subject (in characters) copied from incoming mail into mail we send.
@@ -236,7 +221,7 @@ impl<'a> Common<'a> {
             .message_id(Some(format!("<{}>", self.message_id)))
             .raw_header(header("Auto-Submitted", auto))
             .raw_header(header("X-Auto-Response-Suppress", "All"))
-            .raw_header(header(LOOP_HEADER, &self.cfg.domain));
+            .raw_header(header(crate::headers::LOOP, &self.cfg.domain));
         if let Some(mid) = self.in_reply_to.message_id.as_deref().and_then(safe_id) {
             let mut refs: Vec<String> = self
                 .in_reply_to
@@ -278,30 +263,93 @@ pub fn ack_noting(
     ids: &Ids,
     note: Option<&str>,
 ) -> Result<Message, String> {
+    ack_quoting(cfg, id, msg, to, now, ids, note, "")
+}
+
+/// The acknowledgement, whose `{quote}` is the start of the mail (`preview`).
+#[allow(clippy::too_many_arguments)]
+pub fn ack_quoting(
+    cfg: &Config,
+    id: u32,
+    msg: &Inbound,
+    to: &Mailbox,
+    now: DateTime<Utc>,
+    ids: &Ids,
+    note: Option<&str>,
+    preview: &str,
+) -> Result<Message, String> {
     let c = Common::new(cfg, id, now, "ack", ids, msg);
-    let ticket = cfg.ticket_address(id);
-    let subject = quoted_subject(&msg.subject);
-    let body = format!(
-        "Your message has been received and filed as ticket {id}.\n\n\
-         {note}Subject: {shown}\n\n\
-         To add to the ticket, reply to this mail or write to {ticket}.\n\
-         Please keep [{tag}{id}] in the subject.\n\n\
-         This is an automatic reply, sent once per ticket.\n",
-        shown = if subject.is_empty() {
-            "(none)"
-        } else {
-            &subject
-        },
-        tag = cfg.subject_tag,
-        note = note
-            .map(|n| format!("{}.\n\n", clean(n)))
-            .unwrap_or_default(),
+    let note = note.map(|n| format!("{}.", clean(n))).unwrap_or_default();
+    let quote = quote(preview);
+    let body = template_body(
+        cfg,
+        Name::Ack,
+        template::BUILTIN_ACK,
+        id,
+        &msg.subject,
+        &to.addr,
+        &[("note", &note), ("quote", &quote)],
     );
     c.builder(tagged_subject(cfg, id, &msg.subject), "auto-replied")?
         .to(mailbox(to.name.as_deref(), &to.addr)?)
         .header(ContentType::TEXT_PLAIN)
         .body(body)
         .map_err(|e| e.to_string())
+}
+
+/// The lines of a preview, each after "> ", without the last newline.
+fn quote(preview: &str) -> String {
+    preview
+        .lines()
+        .map(|l| format!("> {}", l.replace('\r', "")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A body from template `name` (the config's file, else `builtin`). The values shared
+/// by every template are filled here; `extra` adds the template's own.
+fn template_body(
+    cfg: &Config,
+    name: Name,
+    builtin: &str,
+    id: u32,
+    subject: &str,
+    requester: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let (t, _) = template::pick(&cfg.templates, name, builtin);
+    let from_file = cfg.templates.get(name).is_some();
+    let subject = quoted_subject(subject);
+    let value = |var: &str| -> String {
+        match var {
+            "ticket" => id.to_string(),
+            "address" => cfg.ticket_address(id),
+            "subject" if subject.is_empty() => "(none)".into(),
+            "subject" => subject.clone(),
+            "requester" => clean(requester),
+            "tag" => format!("[{}{id}]", cfg.subject_tag),
+            // The built-in notice names the queue only where there are several.
+            "queue" if !from_file && !crate::queue::several(cfg) => String::new(),
+            "queue" => cfg.queue.clone(),
+            other => extra
+                .iter()
+                .find(|(k, _)| *k == other)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default(),
+        }
+    };
+    t.render(&value)
+}
+
+/// True when the template `name` that goes out (the file, else `builtin`) uses `var`.
+pub fn template_uses(cfg: &Config, name: Name, builtin: &str, var: &str) -> bool {
+    template::pick(&cfg.templates, name, builtin).0.uses(var)
+}
+
+/// Why the file for template `name` was refused, so that deliver logs that the
+/// built-in text went out instead.
+pub fn template_fallback(cfg: &Config, name: Name) -> Option<String> {
+    template::pick(&cfg.templates, name, "").1
 }
 
 /// What an admin notice says about the message.
@@ -316,6 +364,8 @@ pub struct NoticeFacts<'a> {
     /// The ticket's secret reply address (`relay_admin_replies`): the notice's Reply-To,
     /// so that answering the notice from any client relays the answer.
     pub reply_address: Option<&'a str>,
+    /// The ticket's requester (the first mail's Reply-To, else From).
+    pub requester: &'a str,
 }
 
 /// The admin notice about ticket `id`, to every admin. `None` when there are no admins.
@@ -344,28 +394,32 @@ pub fn admin_notice(
         for a in &cfg.admins {
             b = b.to(mailbox(None, a)?);
         }
-        let mut body = format!(
-            "Ticket {id}: {kind}\nFrom:    {sender}\nSubject: {subject}\n",
-            kind = facts.kind.word(),
-            sender = clean(facts.sender),
-            subject = quoted_subject(&msg.subject),
+        let name = if facts.kind == NoticeKind::RefusedClose {
+            Name::RefusedClose
+        } else {
+            Name::Notice
+        };
+        let builtin = match facts.reply_address {
+            Some(_) => template::BUILTIN_NOTICE_RELAY,
+            None => template::BUILTIN_NOTICE,
+        };
+        let note = facts.detail.map(clean).unwrap_or_default();
+        let body = template_body(
+            cfg,
+            name,
+            builtin,
+            id,
+            &msg.subject,
+            facts.requester,
+            &[
+                ("event", facts.kind.word()),
+                ("sender", &clean(facts.sender)),
+                ("note", &note),
+                ("quote", &quote(facts.preview)),
+                ("close_address", facts.close_address),
+                ("reply_address", facts.reply_address.unwrap_or("")),
+            ],
         );
-        if let Some(d) = facts.detail {
-            body.push_str(&format!("Note:    {}\n", clean(d)));
-        }
-        body.push('\n');
-        for line in facts.preview.lines() {
-            body.push_str("> ");
-            body.push_str(&line.replace('\r', ""));
-            body.push('\n');
-        }
-        body.push_str(&match facts.reply_address {
-            Some(_) => format!(
-                "\nReplies to this mail are filed in ticket {id} and sent on to its requester.\n"
-            ),
-            None => format!("\nReplies to this mail are filed in ticket {id}.\n"),
-        });
-        body.push_str(&format!("Close: {}\n", facts.close_address));
         b.header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| e.to_string())
@@ -383,10 +437,22 @@ pub fn note(
     now: DateTime<Utc>,
     unique: &str,
 ) -> Vec<u8> {
-    // Notes are never sent, so nothing replies to them: their ids need no MAC and are
-    // found through the index.
+    note_in_queue(cfg, id, event, text, now, unique, None)
+}
+
+/// A note that also records the queue the ticket is in from now on (`mailtix move`).
+pub fn note_in_queue(
+    cfg: &Config,
+    id: u32,
+    event: &str,
+    text: &str,
+    now: DateTime<Utc>,
+    unique: &str,
+    queue: Option<&str>,
+) -> Vec<u8> {
     let msg = format!(
-        "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <mailtix.{id}.note.{unique}@{domain}>\nAuto-Submitted: auto-generated\n\n{text}\n",
+        "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <{mid}>\nAuto-Submitted: auto-generated\n\n{text}\n",
+        mid = crate::headers::note_message_id(&cfg.domain, id, unique),
         domain = cfg.domain,
         to = cfg.ticket_address(id),
         date = now.to_rfc2822(),
@@ -396,6 +462,7 @@ pub fn note(
     let from = format!("mailtix@{}", cfg.domain);
     let trace = crate::headers::Trace {
         event: Some(event.to_string()),
+        queue: queue.map(str::to_string),
         ..crate::headers::Trace::default()
     };
     crate::mbox::encode(
@@ -419,10 +486,14 @@ pub fn close_notice(
     ids: &Ids,
 ) -> Result<Message, String> {
     let c = Common::new(cfg, id, now, "closed", ids, first);
-    let body = format!(
-        "Ticket {id} has been closed.\n\nSubject: {subject}\n\n\
-         If you still need help, reply to this mail: your reply reopens the ticket.\n",
-        subject = quoted_subject(&first.subject),
+    let body = template_body(
+        cfg,
+        Name::Close,
+        template::BUILTIN_CLOSE,
+        id,
+        &first.subject,
+        &to.addr,
+        &[],
     );
     c.builder(
         format!("closed: {}", tagged_subject(cfg, id, &first.subject)),
@@ -488,7 +559,7 @@ pub fn relay(
         )))
         .date(now.into())
         .message_id(Some(format!("<{mid}>")))
-        .raw_header(header(LOOP_HEADER, &cfg.domain));
+        .raw_header(header(crate::headers::LOOP, &cfg.domain));
     if let Some(irt) = admin_mail.in_reply_to.iter().find_map(|i| safe_id(i)) {
         b = b.in_reply_to(format!("<{irt}>"));
     }
@@ -543,7 +614,71 @@ pub fn relay(
         out.extend(line.iter().filter(|&&b| b != b'\r'));
         out.extend_from_slice(b"\r\n");
     }
+    if let Ok(footer) = relay_footer(cfg, id, admin_mail, normalised, to) {
+        for line in footer.lines() {
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
     Ok(out)
+}
+
+/// The `relay-footer` text for this answer: `Ok("")` when there is none, `Err` when
+/// there is one that cannot go under this answer. The footer is added only to a
+/// single text/plain part sent as 7bit or 8bit (anything else would need its MIME
+/// structure rebuilt), and a footer that is not ASCII only to UTF-8 text.
+pub fn relay_footer(
+    cfg: &Config,
+    id: u32,
+    admin_mail: &Inbound,
+    normalised: &[u8],
+    to: &Mailbox,
+) -> Result<String, String> {
+    let footer = template_body(
+        cfg,
+        Name::RelayFooter,
+        template::BUILTIN_RELAY_FOOTER,
+        id,
+        &admin_mail.subject,
+        &to.addr,
+        &[],
+    );
+    if footer.is_empty() {
+        return Ok(footer);
+    }
+    let fields = String::from_utf8_lossy(&raw_fields(
+        normalised,
+        &["Content-Type", "Content-Transfer-Encoding"],
+    ))
+    .to_ascii_lowercase();
+    let value = |name: &str| {
+        fields
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let ctype = value("content-type:").unwrap_or_else(|| "text/plain".into());
+    let cte = value("content-transfer-encoding:").unwrap_or_else(|| "7bit".into());
+    if fields.contains("\r\n ") || fields.contains("\r\n\t") {
+        return Err("the answer's MIME header is folded".into());
+    }
+    let mut params = ctype.split(';').map(str::trim);
+    if params.next() != Some("text/plain") {
+        return Err(format!("the answer is {ctype}, not a plain text part"));
+    }
+    if cte != "7bit" && cte != "8bit" {
+        return Err(format!("the answer is sent as {cte}"));
+    }
+    let charset = params
+        .find_map(|p| p.strip_prefix("charset="))
+        .map(|c| c.trim_matches('"').to_string())
+        .unwrap_or_else(|| "us-ascii".into());
+    if !(footer.is_ascii() || charset == "utf-8" && cte == "8bit") {
+        return Err(format!(
+            "the footer is not ASCII and the answer is {charset} ({cte})"
+        ));
+    }
+    Ok(footer)
 }
 
 /// The first `lines` lines (at most `chars` characters) of the message's text, with
@@ -631,7 +766,7 @@ mod tests {
         );
         assert!(h.contains("Auto-Submitted: auto-replied\r\n"), "{h}");
         assert!(h.contains("X-Mailtix-Loop: example.org\r\n"), "{h}");
-        let mac = crate::policy::message_id_mac(b"k", 12, "ack.u1");
+        let mac = crate::token::message_id_mac(b"k", 12, "ack.u1");
         assert!(
             h.contains(&format!(
                 "Message-ID: <mailtix.12.ack.u1.{mac}@example.org>\r\n"
@@ -678,6 +813,7 @@ mod tests {
             detail: None,
             close_address: "ticket-3-close@example.org",
             reply_address: None,
+            requester: "ann@x.com",
         };
         let n = admin_notice(&cfg(), 3, &m, &facts, now, &ids("u"))
             .unwrap()
@@ -813,6 +949,7 @@ mod tests {
                 detail: Some(&"d".repeat(2000)),
                 close_address: "ticket-1-close@example.org",
                 reply_address: Some("ticket-1-reply-00ff00ff00ff00ff@example.org"),
+                requester: "ann@x.com",
             };
             let n = admin_notice(&cfg(), 1, &m, &facts, now, &ids("u"))
                 .unwrap()

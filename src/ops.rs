@@ -234,7 +234,7 @@ fn waiting_since(cfg: &Config, data: &[u8]) -> Option<DateTime<Utc>> {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| last.from_line.split(' ').next().unwrap_or("").to_string());
-    if cfg.is_admin(&from) {
+    if cfg.is_admin(&from) || crate::queue::is_any_admin(cfg, &from) {
         return None;
     }
     crate::summary::from_line_date(&last.from_line)
@@ -302,7 +302,7 @@ pub fn run_nagios(io: crate::Inputs<'_>, config: Option<&Path>, a: &CheckArgs) -
             }
         }
     };
-    let _ = writeln!(stdout, "{}", crate::notify::clean(&line));
+    let _ = writeln!(stdout, "{}", crate::headers::clean(&line));
     let _ = stdout.flush();
     code
 }
@@ -569,6 +569,25 @@ fn selftest_in(
     table.insert("store".into(), store.display().to_string().into());
     table.insert("domain".into(), cfg.domain.clone().into());
     table.remove("hooks");
+    // Template directories as the live config resolves them (it may name them
+    // relative to its own directory, which the temporary config is not in).
+    if let Some(d) = &cfg.templates_dir {
+        table.insert("templates_dir".into(), d.display().to_string().into());
+    }
+    if let Some(toml::Value::Array(queues)) = table.get_mut("queues") {
+        for q in queues.iter_mut().filter_map(toml::Value::as_table_mut) {
+            let name = q
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .map(str::to_ascii_lowercase);
+            let dir = name
+                .and_then(|n| crate::queue::find(cfg, n.trim()))
+                .and_then(|q| q.templates_dir.as_ref());
+            if let Some(d) = dir {
+                q.insert("templates_dir".into(), d.display().to_string().into());
+            }
+        }
+    }
     let mut mail = toml::Table::new();
     mail.insert("transport".into(), "file".into());
     mail.insert("outbox".into(), outbox.display().to_string().into());
@@ -700,7 +719,40 @@ fn selftest_in(
                 !ok && text.contains("no such ticket"),
                 format!("{} -bt {unknown}: {}", exim.display(), first_words(&text)),
             )?;
+            // Each queue address, through STORE/queues/ of the live store.
+            for q in cfg.queues.iter().skip(1) {
+                let addr = format!("{}@{}", q.address, cfg.domain);
+                let (ok, text) = bt(&addr);
+                step(
+                    out,
+                    ok && text.contains("transport = mailtix_pipe"),
+                    format!(
+                        "{} -bt {addr} (queue {}): {}",
+                        exim.display(),
+                        q.name,
+                        first_words(&text)
+                    ),
+                )?;
+            }
         }
+    }
+    if crate::queue::several(cfg) {
+        let in_step = crate::queue::in_step(cfg);
+        step(
+            out,
+            matches!(in_step, Ok(true)),
+            match in_step {
+                Ok(true) => format!(
+                    "{}/queues/ lists the config's queue addresses",
+                    cfg.store.display()
+                ),
+                Ok(false) => format!(
+                    "{}/queues/ is out of step with the config: run `mailtix check`",
+                    cfg.store.display()
+                ),
+                Err(e) => format!("{}/queues/: {e}", cfg.store.display()),
+            },
+        )?;
     }
     Ok(())
 }

@@ -2,29 +2,9 @@
 
 use crate::address;
 use crate::config::Config;
+use crate::envelope::Sender;
 use crate::inbound::{Inbound, Mailbox};
-use hmac::{Mac, SimpleHmac};
-use sha2::Sha256;
-
-/// The envelope sender as Exim gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sender {
-    /// A non-empty return path.
-    Address(String),
-    /// `SENDER` was set and empty: the mail is a bounce.
-    Null,
-    /// Nobody said (a message piped by hand without a Return-Path).
-    Unknown,
-}
-
-impl Sender {
-    pub fn address(&self) -> Option<&str> {
-        match self {
-            Sender::Address(a) => Some(a),
-            _ => None,
-        }
-    }
-}
+use crate::token::{self, token_matches};
 
 /// Local parts that belong to machines, not people (RFC 3834 §2 and common practice):
 /// `post_master` (Verizon's), list servers' `*-admin` (fml), and the no-reply family
@@ -88,6 +68,9 @@ pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mai
     if let Some(why) = automatic(sender, msg) {
         return Err(why);
     }
+    if !cfg.queue_ack {
+        return Err(format!("queue {} has ack = false", cfg.queue));
+    }
     let to = msg
         .reply_to
         .clone()
@@ -104,46 +87,13 @@ pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mai
     Ok(to)
 }
 
-/// An address token: the first 64 bits of HMAC-SHA256(secret, "PURPOSE:N"), in
-/// lowercase hex because Exim folds the case of local parts.
-fn token(secret: &[u8], purpose: &str, id: u32) -> String {
-    mac_hex(secret, &format!("{purpose}:{id}"))
-}
-
-/// The first 64 bits of HMAC-SHA256(secret, data), in lowercase hex.
-fn mac_hex(secret: &[u8], data: &str) -> String {
-    let mut mac = mac(secret);
-    mac.update(data.as_bytes());
-    mac.finalize().into_bytes()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The MAC in the Message-ID of mail about ticket N (`mailtix.N.SIGNED.MAC@DOMAIN`,
-/// SIGNED being `KIND.UNIQUE`): HMAC(secret, "mid:N:SIGNED"), so that only mailtix can
-/// make an id that routes a reply to ticket N.
-pub fn message_id_mac(secret: &[u8], id: u32, signed: &str) -> String {
-    mac_hex(secret, &format!("mid:{id}:{signed}"))
-}
-
-/// True when `mac` is the MAC of a Message-ID naming ticket N (constant time).
-pub fn message_id_mac_matches(secret: &[u8], id: u32, signed: &str, mac: &str) -> bool {
-    mac_hex_matches(secret, &format!("mid:{id}:{signed}"), mac)
-}
-
-/// The token of ticket N's close address (`ticket-N-close-TOKEN@`).
-pub fn close_token(secret: &[u8], id: u32) -> String {
-    token(secret, "close", id)
-}
-
 /// The envelope sender of mail about ticket N: `ticket-N-bounce-MAC@DOMAIN`.
 pub fn bounce_address(cfg: &Config, secret: &[u8], id: u32) -> String {
     format!(
         "{}{id}{}{}@{}",
         cfg.ticket_prefix,
         crate::address::BOUNCE_WORD,
-        token(secret, "bounce", id),
+        token::token(secret, "bounce", id),
         cfg.domain
     )
 }
@@ -155,44 +105,9 @@ pub fn reply_address(cfg: &Config, secret: &[u8], id: u32) -> String {
         "{}{id}{}{}@{}",
         cfg.ticket_prefix,
         crate::address::REPLY_WORD,
-        token(secret, "reply", id),
+        token::token(secret, "reply", id),
         cfg.domain
     )
-}
-
-/// True when `token` is ticket N's reply token (compared in constant time).
-pub fn reply_token_matches(secret: &[u8], id: u32, token: &str) -> bool {
-    token_matches(secret, "reply", id, token)
-}
-
-/// True when `mac` is ticket N's bounce MAC (compared in constant time).
-pub fn bounce_mac_matches(secret: &[u8], id: u32, mac: &str) -> bool {
-    token_matches(secret, "bounce", id, mac)
-}
-
-fn mac(secret: &[u8]) -> SimpleHmac<Sha256> {
-    match SimpleHmac::<Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
-    }
-}
-
-fn token_matches(secret: &[u8], purpose: &str, id: u32, token: &str) -> bool {
-    mac_hex_matches(secret, &format!("{purpose}:{id}"), token)
-}
-
-fn mac_hex_matches(secret: &[u8], data: &str, token: &str) -> bool {
-    if token.len() != 16 || !token.is_ascii() {
-        return false;
-    }
-    let bytes: Option<Vec<u8>> = (0..16)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok())
-        .collect();
-    let Some(bytes) = bytes else { return false };
-    let mut mac = mac(secret);
-    mac.update(data.as_bytes());
-    mac.verify_truncated_left(&bytes).is_ok()
 }
 
 /// May this mail close ticket `id`? Both the envelope sender and the From address must
@@ -238,6 +153,7 @@ pub fn may_close(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::*;
     use std::path::Path;
 
     fn cfg(extra: &str) -> Config {
@@ -399,17 +315,5 @@ mod tests {
         assert!(!reply_token_matches(b"key", 7, &t[..15]));
         assert_ne!(t, close_token(b"key", 7));
         assert!(!bounce_mac_matches(b"key", 7, t));
-    }
-
-    #[test]
-    fn message_id_macs_bind_the_ticket_and_the_id() {
-        let m = message_id_mac(b"key", 7, "ack.123.45");
-        assert_eq!(m.len(), 16);
-        assert!(message_id_mac_matches(b"key", 7, "ack.123.45", &m));
-        assert!(!message_id_mac_matches(b"key", 8, "ack.123.45", &m));
-        assert!(!message_id_mac_matches(b"key", 7, "ack.123.46", &m));
-        assert!(!message_id_mac_matches(b"other", 7, "ack.123.45", &m));
-        assert!(!message_id_mac_matches(b"key", 7, "ack.123.45", "zz"));
-        assert_ne!(m, token(b"key", "bounce", 7));
     }
 }

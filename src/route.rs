@@ -20,7 +20,8 @@ use crate::error::DeliverError;
 use crate::inbound::Inbound;
 
 /// Whether a ticket file is in the store or in `archived/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     Open,
     Closed,
@@ -32,6 +33,13 @@ impl State {
             State::Open => "open",
             State::Closed => "closed",
         }
+    }
+
+    /// The state named by [`State::as_str`]'s word.
+    pub fn parse(word: &str) -> Option<State> {
+        [State::Open, State::Closed]
+            .into_iter()
+            .find(|s| s.as_str() == word)
     }
 }
 
@@ -85,19 +93,10 @@ pub enum Route {
     Bounce { id: u32, state: State, mac: String },
 }
 
-/// Message-IDs of mail mailtix sends look like `mailtix.N.KIND.UNIQUE.MAC@DOMAIN`
-/// ([`crate::notify::message_id`]); this returns N for one of ours whose MAC verifies
-/// under `key`. Anyone can write `mailtix.N.…@DOMAIN` into References; without the MAC
-/// such an id (or an old one without a MAC) counts only if the index knows it.
+/// N for one of our own Message-IDs whose MAC verifies under `key`
+/// ([`crate::headers::own_message_ticket`]).
 pub fn own_message_ticket(cfg: &Config, key: Option<&[u8]>, message_id: &str) -> Option<u32> {
-    let (local, domain) = message_id.rsplit_once('@')?;
-    if !domain.eq_ignore_ascii_case(&cfg.domain) {
-        return None;
-    }
-    let (n, rest) = local.strip_prefix("mailtix.")?.split_once('.')?;
-    let id = address::parse_id(n)?;
-    let (signed, mac) = rest.rsplit_once('.')?;
-    crate::policy::message_id_mac_matches(key?, id, signed, mac).then_some(id)
+    crate::headers::own_message_ticket(&cfg.domain, key?, message_id)
 }
 
 /// Decides where a message goes.
@@ -225,7 +224,7 @@ mod tests {
 
     /// One of our ids for ticket `id`, signed with the fake's key.
     fn ours(id: u32, kind_unique: &str, domain: &str) -> &'static str {
-        let mac = crate::policy::message_id_mac(b"k", id, kind_unique);
+        let mac = crate::token::message_id_mac(b"k", id, kind_unique);
         format!("mailtix.{id}.{kind_unique}.{mac}@{domain}").leak()
     }
 

@@ -3,6 +3,7 @@
 
 use crate::inbound::check_is_mail;
 use crate::mbox::{self, Entry};
+use crate::route::State;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -15,7 +16,7 @@ pub const EVENT_HEADER: &str = crate::headers::EVENT;
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary<'a> {
     pub id: u32,
-    pub state: &'static str,
+    pub state: State,
     pub subject: Cow<'a, str>,
     pub requester: Cow<'a, str>,
     pub messages: usize,
@@ -23,6 +24,8 @@ pub struct Summary<'a> {
     pub updated: Cow<'a, str>,
     /// The requester's address has hard-bounced mail mailtix sent.
     pub requester_bounces: bool,
+    /// The ticket's queue (`support` unless it came in through another or was moved).
+    pub queue: Cow<'a, str>,
     #[serde(skip)]
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -41,11 +44,11 @@ pub fn from_line_date(from_line: &str) -> Option<DateTime<Utc>> {
 /// One line of the summary cache (`.mailtix/summaries`), keyed by the ticket file's
 /// size and modification time: `list` re-reads only tickets whose file changed.
 pub fn cache_line(s: &Summary<'_>, size: u64, mtime_ns: u128) -> String {
-    let clean = |t: &str| crate::notify::clean(t).replace('\t', " ");
+    let clean = |t: &str| crate::headers::clean(t).replace('\t', " ");
     format!(
-        "{}\t{}\t{size}\t{mtime_ns}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+        "{}\t{}\t{size}\t{mtime_ns}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
         s.id,
-        s.state,
+        s.state.as_str(),
         s.messages,
         s.updated_at
             .map(|d| d.timestamp())
@@ -54,6 +57,7 @@ pub fn cache_line(s: &Summary<'_>, size: u64, mtime_ns: u128) -> String {
         clean(&s.updated),
         clean(&s.requester),
         clean(&s.subject),
+        clean(&s.queue),
     )
 }
 
@@ -62,11 +66,7 @@ pub fn from_cache_line(line: &str) -> Option<(Summary<'_>, u64, u128)> {
     let mut f = line.split('\t');
     let mut next = || f.next();
     let id = next()?.parse().ok()?;
-    let state = match next()? {
-        "open" => "open",
-        "closed" => "closed",
-        _ => return None,
-    };
+    let state = State::parse(next()?)?;
     let size = next()?.parse().ok()?;
     let mtime = next()?.parse().ok()?;
     let messages = next()?.parse().ok()?;
@@ -78,6 +78,8 @@ pub fn from_cache_line(line: &str) -> Option<(Summary<'_>, u64, u128)> {
     let updated = Cow::Borrowed(next()?);
     let requester = Cow::Borrowed(next()?);
     let subject = Cow::Borrowed(next()?);
+    // A line from before queues has no queue field: read again, like a changed file.
+    let queue = Cow::Borrowed(next()?);
     if next().is_some() {
         return None;
     }
@@ -91,6 +93,7 @@ pub fn from_cache_line(line: &str) -> Option<(Summary<'_>, u64, u128)> {
             created,
             updated,
             requester_bounces: false,
+            queue,
             updated_at,
         },
         size,
@@ -115,7 +118,7 @@ fn header_block(message: &[u8]) -> &[u8] {
 }
 
 /// Summarises a ticket file.
-pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary<'static>, String> {
+pub fn summarize(id: u32, state: State, data: &[u8]) -> Result<Summary<'static>, String> {
     let entries = mbox::read(data)?;
     let mail: Vec<&Entry> = entries.iter().filter(|e| !is_note(&e.message)).collect();
     let first = mail.first().copied().or(entries.first());
@@ -134,15 +137,21 @@ pub fn summarize(id: u32, state: &'static str, data: &[u8]) -> Result<Summary<'s
     let created = entries.first().and_then(|e| from_line_date(&e.from_line));
     let updated = entries.last().and_then(|e| from_line_date(&e.from_line));
     let fmt = |d: Option<DateTime<Utc>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();
+    let queue = entries
+        .iter()
+        .filter_map(|e| crate::headers::Trace::parse(&e.message).queue)
+        .next_back()
+        .unwrap_or_else(|| crate::queue::SUPPORT.into());
     Ok(Summary {
         id,
         state,
-        subject: Cow::Owned(crate::notify::clean(&subject)),
+        subject: Cow::Owned(crate::headers::clean(&subject)),
         requester: Cow::Owned(requester),
         messages: mail.len(),
         created: Cow::Owned(fmt(created)),
         updated: Cow::Owned(fmt(updated)),
         requester_bounces: false,
+        queue: Cow::Owned(queue),
         updated_at: updated,
     })
 }
@@ -180,7 +189,7 @@ mod tests {
 
     #[test]
     fn summary_counts_mail_not_notes() {
-        let s = summarize(4, "open", TICKET).unwrap();
+        let s = summarize(4, State::Open, TICKET).unwrap();
         assert_eq!(s.subject, "Printer");
         assert_eq!(s.requester, "ann@x.com");
         assert_eq!(s.messages, 2);
@@ -201,7 +210,7 @@ mod tests {
 
     #[test]
     fn cache_lines_round_trip() {
-        let s = summarize(4, "open", TICKET).unwrap();
+        let s = summarize(4, State::Open, TICKET).unwrap();
         let line = cache_line(&s, 123, 456);
         let (back, size, mtime) = from_cache_line(line.trim_end_matches('\n')).unwrap();
         assert_eq!((size, mtime), (123, 456));

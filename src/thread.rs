@@ -112,7 +112,7 @@ pub fn render(id: u32, state: &str, data: &[u8]) -> Result<String, String> {
 }
 
 fn render_message(m: &Message, out: &mut String) {
-    let clean = crate::notify::clean;
+    let clean = crate::headers::clean;
     out.push_str(&format!("From:    {}\n", clean(&m.from)));
     out.push_str(&format!("Date:    {}\n", clean(&m.date)));
     out.push_str(&format!("Subject: {}\n\n", clean(&m.subject)));

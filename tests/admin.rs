@@ -82,18 +82,16 @@ fn list_json_has_the_spec_fields() {
 #[test]
 fn show_renders_text_html_and_attachments() {
     let env = Env::new();
-    env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        &fixture("09-multipart-attachment.eml"),
-        &[],
-    )
-    .deliver_code(0);
-    env.run(
-        &["deliver", "--recipient", "ticket-1@example.org"],
-        &fixture("10-html-only.eml"),
-        &[],
-    )
-    .deliver_code(0);
+    env.delivery()
+        .to("support@example.org")
+        .stdin(fixture("09-multipart-attachment.eml"))
+        .run()
+        .deliver_code(0);
+    env.delivery()
+        .to("ticket-1@example.org")
+        .stdin(fixture("10-html-only.eml"))
+        .run()
+        .deliver_code(0);
     let r = env.run(&["show", "1"], b"", &[]);
     r.code(0);
     assert!(r.stdout.contains("From:"), "{}", r.stdout);
@@ -332,4 +330,36 @@ fn list_follows_changes_to_cached_tickets() {
     // a corrupt cache is ignored
     fs::write(env.store.join(".mailtix/summaries"), "nonsense\n1\topen\n").unwrap();
     assert_eq!(count(&env, &["list", "--all", "--json"]).len(), 2);
+}
+
+#[test]
+fn a_close_is_logged_as_close_by_mail_and_by_command() {
+    let env = Env::with_config(
+        "[[hooks]]\nevent = \"close\"\ncommand = \"true\"\n[[hooks]]\nevent = \"reopen\"\ncommand = \"true\"\n",
+    );
+    for n in 1..=2 {
+        env.deliver(
+            "support@example.org",
+            "ann@customer.example",
+            &mail("ann@customer.example", "x", &format!("lg{n}@x"), "", "b\n"),
+        )
+        .deliver_code(0);
+    }
+    env.deliver(
+        "ticket-1-close@example.org",
+        ADMIN,
+        &mail(ADMIN, "done", "lgc@x", "", "fixed\n"),
+    )
+    .deliver_code(0);
+    env.run(&["close", "2"], b"", &[]).code(0);
+    env.run(&["reopen", "2"], b"", &[]).code(0);
+    let log = env.log();
+    let action = |ticket: u32, by: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!(" ticket={ticket} ")) && l.contains(by))
+            .filter_map(|l| l.split(" action=").nth(1)?.split(' ').next())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(action(1, " exim="), ["new", "close"], "{log}");
+    assert_eq!(action(2, " by="), ["close", "reopen"], "{log}");
 }

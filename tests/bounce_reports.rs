@@ -27,12 +27,12 @@ fn still_acked_after(name: &str, who: &str, failed: &str) -> (bool, String) {
         .unwrap()
         .replace("ticket-1-bounce-MAC@example.org", &verp)
         .replace(failed, who);
-    env.run(
-        &["deliver", "--recipient", &verp],
-        body.as_bytes(),
-        &[("SENDER", "")],
-    )
-    .deliver_code(0);
+    env.delivery()
+        .to(&verp)
+        .stdin(body)
+        .vars(&[("SENDER", "")])
+        .run()
+        .deliver_code(0);
     let record = fs::read_to_string(env.store.join(".mailtix/bounces")).unwrap_or_default();
     env.clear_sent();
     env.deliver(

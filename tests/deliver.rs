@@ -193,33 +193,31 @@ fn the_recipient_comes_from_flag_env_or_headers() {
     let env = Env::new();
     new_ticket(&env);
     let m = |mid: &str| mail("ann@customer.example", "x", mid, "", "b\n");
-    env.run(
-        &["deliver", "--sender", "a@b.c"],
-        m("e1@x").replace("To: support@", "To: nobody@").as_bytes(),
-        &[("RECIPIENT", "ticket-1@example.org")],
-    )
-    .deliver_code(0);
-    env.run(
-        &["deliver"],
-        m("e2@x").replace("To: support@", "To: nobody@").as_bytes(),
-        &[
+    env.delivery()
+        .from("a@b.c")
+        .stdin(m("e1@x").replace("To: support@", "To: nobody@"))
+        .vars(&[("RECIPIENT", "ticket-1@example.org")])
+        .run()
+        .deliver_code(0);
+    env.delivery()
+        .stdin(m("e2@x").replace("To: support@", "To: nobody@"))
+        .vars(&[
             ("LOCAL_PART", "ticket-1"),
             ("DOMAIN", "example.org"),
             ("SENDER", "a@b.c"),
-        ],
-    )
-    .deliver_code(0);
-    let via_header = format!("Delivered-To: ticket-1@example.org\n{}", m("e3@x"));
-    env.run(&["deliver"], via_header.as_bytes(), &[])
+        ])
+        .run()
         .deliver_code(0);
+    let via_header = format!("Delivered-To: ticket-1@example.org\n{}", m("e3@x"));
+    env.delivery().stdin(via_header).run().deliver_code(0);
     assert_eq!(env.count(1), 4);
     // the flag wins over the environment
-    env.run(
-        &["deliver", "--recipient", "nobody@example.org"],
-        m("e4@x").as_bytes(),
-        &[("RECIPIENT", "ticket-1@example.org")],
-    )
-    .deliver_code(67);
+    env.delivery()
+        .to("nobody@example.org")
+        .stdin(m("e4@x"))
+        .vars(&[("RECIPIENT", "ticket-1@example.org")])
+        .run()
+        .deliver_code(67);
 }
 
 #[test]
@@ -239,32 +237,31 @@ fn the_sender_comes_from_flag_env_or_return_path() {
     )
     .deliver_code(0);
     assert!(env.ticket_text(1).starts_with("From flag@x.example "));
-    env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        m("s2@x", "").as_bytes(),
-        &[("SENDER", "env@x.example")],
-    )
-    .deliver_code(0);
+    env.delivery()
+        .to("support@example.org")
+        .stdin(m("s2@x", ""))
+        .vars(&[("SENDER", "env@x.example")])
+        .run()
+        .deliver_code(0);
     assert!(env.ticket_text(2).starts_with("From env@x.example "));
     let rp = format!("Return-Path: <rp@x.example>\n{}", m("s3@x", ""));
-    env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        rp.as_bytes(),
-        &[],
-    )
-    .deliver_code(0);
+    env.delivery()
+        .to("support@example.org")
+        .stdin(rp)
+        .run()
+        .deliver_code(0);
     assert!(env.ticket_text(3).starts_with("From rp@x.example "));
 }
 
 #[test]
 fn a_bounce_is_stored_from_mailer_daemon_without_an_ack() {
     let env = Env::new();
-    env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        mail("ann@customer.example", "x", "b1@x", "", "b\n").as_bytes(),
-        &[("SENDER", "")],
-    )
-    .deliver_code(0);
+    env.delivery()
+        .to("support@example.org")
+        .stdin(mail("ann@customer.example", "x", "b1@x", "", "b\n"))
+        .vars(&[("SENDER", "")])
+        .run()
+        .deliver_code(0);
     assert!(env.ticket_text(1).starts_with("From MAILER-DAEMON "));
     assert!(
         env.sent().iter().all(|s| s.rcpts() == [ADMIN]),
@@ -331,20 +328,20 @@ fn exit_codes_are_exact() {
     let env = Env::new();
     new_ticket(&env);
     let ok = mail("ann@customer.example", "x", "x1@x", "", "b\n");
-    env.run(&["deliver", "--recipient", "support@example.org"], b"", &[])
+    env.delivery()
+        .to("support@example.org")
+        .run()
         .deliver_code(65);
-    env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        b"\n\n",
-        &[],
-    )
-    .deliver_code(65);
-    env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        b"this is not mail\n\nat all\n",
-        &[],
-    )
-    .deliver_code(65);
+    env.delivery()
+        .to("support@example.org")
+        .stdin(b"\n\n")
+        .run()
+        .deliver_code(65);
+    env.delivery()
+        .to("support@example.org")
+        .stdin(b"this is not mail\n\nat all\n")
+        .run()
+        .deliver_code(65);
     env.deliver("someone@example.org", "a@b.c", &ok)
         .deliver_code(67);
     env.deliver("support@elsewhere.example", "a@b.c", &ok)
@@ -402,11 +399,12 @@ fn config_problems_are_temporary() {
 #[test]
 fn a_panic_is_a_temporary_failure_with_one_short_line() {
     let env = Env::new();
-    let r = env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        b"Subject: x\n\nb\n",
-        &[("MAILTIX_TEST_PANIC", "1")],
-    );
+    let r = env
+        .delivery()
+        .to("support@example.org")
+        .stdin(b"Subject: x\n\nb\n")
+        .vars(&[("MAILTIX_TEST_PANIC", "1")])
+        .run();
     r.deliver_code(75);
     assert!(r.stderr.len() < 4096);
     assert!(!env.store.join("1").exists());

@@ -85,12 +85,11 @@ fn quoting_round_trips_through_the_reader() {
     // The reader takes exactly one '>' off every ^>+From line.
     let input = fixture("06-from-lines.eml");
     let env = Env::new();
-    env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        &input,
-        &[],
-    )
-    .deliver_code(0);
+    env.delivery()
+        .to("support@example.org")
+        .stdin(&input)
+        .run()
+        .deliver_code(0);
     let back = mailtix::mbox::read(&env.ticket(1)).unwrap();
     assert_eq!(back[0].message, input);
 }

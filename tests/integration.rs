@@ -1,5 +1,8 @@
 //! All integration tests, one binary (as ripgrep and just do).
 
+// The support module shares its helpers with the test modules through `pub`.
+#![allow(unreachable_pub)]
+
 mod support;
 
 mod admin;
@@ -14,6 +17,7 @@ mod loops;
 mod ops;
 mod package;
 mod properties;
+mod queues;
 mod realmail;
 mod reliability;
 mod security;

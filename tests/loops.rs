@@ -46,11 +46,11 @@ fn exim_bounce(name: &str, verp: &str, failed: &str) -> String {
 }
 
 fn deliver_bounce(env: &Env, verp: &str, body: &str) -> crate::support::Run {
-    env.run(
-        &["deliver", "--recipient", verp],
-        body.as_bytes(),
-        &[("SENDER", "")],
-    )
+    env.delivery()
+        .to(verp)
+        .stdin(body)
+        .vars(&[("SENDER", "")])
+        .run()
 }
 
 #[test]

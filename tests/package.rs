@@ -178,13 +178,25 @@ fn zsh_and_fish_completions_ask_the_store_for_ticket_numbers() {
     ));
 }
 
+/// Every directory of a store, the root first.
+const STORE_DIRS: [&str; 8] = [
+    "",
+    "archived",
+    ".mailtix",
+    ".mailtix/index",
+    ".mailtix/pending",
+    ".mailtix/tmp",
+    ".mailtix/acks.d",
+    ".mailtix/bounces.d",
+];
+
 #[test]
 fn init_creates_the_store_2770_with_archived_and_format_1() {
     let env = Env::without_store();
     let r = env.run(&["init"], b"", &[]);
     r.code(0);
     assert!(r.stdout.contains("created store"), "{}", r.stdout);
-    for d in ["", "archived", ".mailtix"] {
+    for d in STORE_DIRS {
         let m = fs::metadata(env.store.join(d)).unwrap();
         assert!(m.is_dir());
         assert_eq!(m.permissions().mode() & 0o7777, 0o2770, "{d:?}");
@@ -215,9 +227,11 @@ fn init_gives_the_store_to_the_named_user_and_group() {
     let r = env.run(&["init", "--user", "mail", "--group", "mail"], b"", &[]);
     if unsafe_is_root() {
         r.code(0);
-        let m = fs::metadata(&env.store).unwrap();
         let (uid, gid) = ids_of("mail");
-        assert_eq!((m.uid(), m.gid()), (uid, gid));
+        for d in STORE_DIRS {
+            let m = fs::metadata(env.store.join(d)).unwrap();
+            assert_eq!((m.uid(), m.gid()), (uid, gid), "{d:?}");
+        }
         let f = fs::metadata(env.store.join(".mailtix/format")).unwrap();
         assert_eq!((f.uid(), f.gid()), (uid, gid));
     } else {

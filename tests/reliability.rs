@@ -525,11 +525,12 @@ fn case11_kill_9_at_random_moments_loses_and_duplicates_nothing() {
 #[test]
 fn case12_a_panic_exits_75_with_short_output() {
     let env = Env::new();
-    let r = env.run(
-        &["deliver", "--recipient", "support@example.org"],
-        msg("c12@x", "b\n").as_bytes(),
-        &[("MAILTIX_TEST_PANIC", "1")],
-    );
+    let r = env
+        .delivery()
+        .to("support@example.org")
+        .stdin(msg("c12@x", "b\n"))
+        .vars(&[("MAILTIX_TEST_PANIC", "1")])
+        .run();
     r.deliver_code(75);
     assert!(r.stderr.len() < 4096);
 }
@@ -604,11 +605,7 @@ fn case14_a_30_mb_message_is_stored_whole_in_little_memory() {
     env.deliver("support@example.org", "a@b.c", &msg("c14.small@x", "b\n"))
         .deliver_code(0);
     let before = env.ticket(1);
-    let r = env.run(
-        &["deliver", "--recipient", "ticket-1@example.org"],
-        &big,
-        &[],
-    );
+    let r = env.delivery().to("ticket-1@example.org").stdin(big).run();
     r.deliver_code(65);
     assert_eq!(env.ticket(1), before);
 }

@@ -123,6 +123,7 @@ pub fn build(
         public: args.public,
         sanitised_html: cfg.html_sanitised && !args.public,
         domain: cfg.domain.clone(),
+        queues: crate::queue::several(cfg),
     };
     let state = StateDir::open(store, &outdir)?;
     let _lock = state.lock()?;
@@ -168,10 +169,11 @@ struct Report {
 /// The first line of the state: what the pages depend on besides the tickets.
 fn meta_line(opts: &Options) -> String {
     format!(
-        "mailtix-html 1 {} public={} sanitised={} domain={}\n",
+        "mailtix-html 1 {} public={} sanitised={} queues={} domain={}\n",
         env!("CARGO_PKG_VERSION"),
         opts.public,
         opts.sanitised_html,
+        opts.queues,
         opts.domain
     )
 }
@@ -291,7 +293,7 @@ fn write_closed_page(o: &Out, opts: &Options, k: u32, shard: &[Entry<'_>]) -> io
     let mut rows: Vec<&Summary<'_>> = shard
         .iter()
         .map(|e| &e.0)
-        .filter(|s| s.state == "closed")
+        .filter(|s| s.state == State::Closed)
         .collect();
     let dir = o.root.join("closed");
     let name = format!("{k}.html");
@@ -349,7 +351,7 @@ fn update(store: &Store, state: &StateDir, o: &Out, opts: &Options) -> Result<Re
             (Some((st, stamp)), prev) => {
                 let same = match (prev, stamp) {
                     (Some((s, size, t)), Some((size2, t2))) => {
-                        s.state == st.as_str() && size == size2 && t == t2
+                        s.state == *st && size == size2 && t == t2
                     }
                     _ => false,
                 };
@@ -400,12 +402,12 @@ fn update(store: &Store, state: &StateDir, o: &Out, opts: &Options) -> Result<Re
     let mut expected: BTreeSet<String> = BTreeSet::from(["index.html".to_string()]);
     for shard in all.chunk_by(|a, b| a.0.id / CLOSED_PAGE == b.0.id / CLOSED_PAGE) {
         let k = shard[0].0.id / CLOSED_PAGE;
-        let closed = shard.iter().filter(|e| e.0.state == "closed").count();
+        let closed = shard.iter().filter(|e| e.0.state == State::Closed).count();
         if closed > 0 {
             counts.insert(k, closed);
             expected.insert(format!("{k}.html"));
         }
-        open.extend(shard.iter().filter(|e| e.0.state == "open").cloned());
+        open.extend(shard.iter().filter(|e| e.0.state == State::Open).cloned());
         let page_missing = closed > 0 && !closed_dir.join(format!("{k}.html")).exists();
         if !valid || dirty_shards.contains(&k) || page_missing {
             write_closed_page(o, opts, k, shard)?;
@@ -473,7 +475,7 @@ fn update_one(
     let prev = shard.iter().position(|e| e.0.id == id);
     if let Some(p) = prev {
         let (s, size0, t0) = &shard[p];
-        if s.state == st.as_str() && *size0 == size && *t0 == t {
+        if s.state == st && *size0 == size && *t0 == t {
             let n: usize = parse_counts(&counts_text).values().sum();
             return Ok(Some(Report {
                 tickets: entries(&open_text).count() + n,
@@ -504,7 +506,7 @@ fn update_one(
     recent.push(entry);
     let recent = newest(&recent);
     let mut counts = parse_counts(&counts_text);
-    let closed = shard.iter().filter(|e| e.0.state == "closed").count();
+    let closed = shard.iter().filter(|e| e.0.state == State::Closed).count();
     if closed > 0 {
         counts.insert(k, closed);
     } else {
@@ -531,7 +533,7 @@ impl Out {
     ) -> Result<(Summary<'static>, u64, u128), String> {
         let (size, t) = stamp.ok_or("cannot stat the ticket file")?;
         let data = store.read(id, st).map_err(|e| e.to_string())?;
-        let s = summary::summarize(id, st.as_str(), &data)?;
+        let s = summary::summarize(id, st, &data)?;
         let page = render::ticket_page(id, st.as_str(), &data, opts)?;
         let dir = self.root.join(id.to_string());
         (|| -> io::Result<()> {

@@ -28,6 +28,8 @@ pub struct Options {
     pub sanitised_html: bool,
     /// The mail domain, for the feed's ids.
     pub domain: String,
+    /// The config has more queues than support: the lists show each ticket's queue.
+    pub queues: bool,
 }
 
 const CSS: &str = "body{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em;color:#222;background:#fff}\
@@ -89,7 +91,7 @@ pub fn esc(s: &str) -> String {
 
 /// A header value: one line, escaped.
 fn esc_line(s: &str) -> String {
-    esc(&crate::notify::clean(s))
+    esc(&crate::headers::clean(s))
 }
 
 /// Every address in `s` as `user@…` (MHonArc's "spam mode"): the domain goes.
@@ -509,35 +511,49 @@ fn message_body(
     }
 }
 
-fn row(out: &mut String, s: &Summary<'_>, o: &Options) {
+fn row(out: &mut String, s: &Summary<'_>, o: &Options, queue: bool) {
     let m = |t: &str| if o.public { mask(t) } else { t.to_string() };
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "<tr><td class=\"n\"><a href=\"{href}/index.html\">{id}</a></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td dir=\"auto\">{}</td><td dir=\"auto\"><a href=\"{href}/index.html\">{}</a></td></tr>",
-        s.state,
+        "<tr><td class=\"n\"><a href=\"{href}/index.html\">{id}</a></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td dir=\"auto\">{}</td>",
+        s.state.as_str(),
         s.updated_at
             .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default(),
         s.messages,
         esc_line(&m(&s.requester)),
+        id = s.id,
+        href = s.id,
+    );
+    if queue {
+        let _ = write!(out, "<td>{}</td>", esc_line(&s.queue));
+    }
+    let _ = writeln!(
+        out,
+        "<td dir=\"auto\"><a href=\"{}/index.html\">{}</a></td></tr>",
+        s.id,
         esc_line(&m(if s.subject.trim().is_empty() {
             "(no subject)"
         } else {
             &s.subject
         })),
-        id = s.id,
-        href = s.id,
     );
 }
 
 fn table(out: &mut String, rows: &[&Summary<'_>], o: &Options, up: &str) {
-    out.push_str("<table>\n<thead><tr><th>ID</th><th>STATE</th><th>UPDATED (UTC)</th><th>MSGS</th><th>REQUESTER</th><th>SUBJECT</th></tr></thead>\n<tbody>\n");
+    // as `list`: the queue column when there are queues
+    let queue = o.queues || rows.iter().any(|s| s.queue != crate::queue::SUPPORT);
+    out.push_str("<table>\n<thead><tr><th>ID</th><th>STATE</th><th>UPDATED (UTC)</th><th>MSGS</th><th>REQUESTER</th>");
+    if queue {
+        out.push_str("<th>QUEUE</th>");
+    }
+    out.push_str("<th>SUBJECT</th></tr></thead>\n<tbody>\n");
     for s in rows {
         if up.is_empty() {
-            row(out, s, o);
+            row(out, s, o, queue);
         } else {
             let mut r = String::new();
-            row(&mut r, s, o);
+            row(&mut r, s, o, queue);
             out.push_str(&r.replace("<a href=\"", &format!("<a href=\"{up}")));
         }
     }
@@ -601,7 +617,7 @@ pub fn closed_page(k: u32, rows: &[&Summary<'_>], o: &Options) -> String {
 }
 
 fn xml(s: &str) -> String {
-    esc(&crate::notify::clean(s))
+    esc(&crate::headers::clean(s))
 }
 
 /// `feed.atom`: the tickets with the most recent activity (`recent` is newest first).
@@ -628,7 +644,7 @@ pub fn feed(recent: &[&Summary<'_>], o: &Options) -> String {
             "<entry>\n<title>#{id} ({}): {}</title>\n<id>urn:mailtix:{domain}:ticket:{id}</id>\n\
              <link rel=\"alternate\" href=\"{id}/index.html\"/>\n<updated>{}</updated>\n\
              <summary>{} message{} from {}</summary>\n</entry>\n",
-            s.state,
+            s.state.as_str(),
             xml(&m(&s.subject)),
             stamp(s.updated_at),
             s.messages,
@@ -650,6 +666,7 @@ mod tests {
             public: false,
             sanitised_html: false,
             domain: "example.org".into(),
+            queues: false,
         }
     }
 

@@ -46,7 +46,8 @@ dpkg -i "$deb" >"$W/install" 2>&1 || fail "dpkg -i: $(cat "$W/install")"
 [ "$(stat -c '%U:%G %a' "$STORE")" = "mail:mail 2770" ] || fail "store is $(stat -c '%U:%G %a' "$STORE")"
 [ "$(stat -c '%U:%G %a' "$STORE/archived")" = "mail:mail 2770" ] || fail "archived/ is $(stat -c '%U:%G %a' "$STORE/archived")"
 [ "$(cat "$STORE/.mailtix/format")" = 1 ] || fail "the new store is not at format 1"
-for d in "$STORE" "$STORE/archived"; do
+[ "$(stat -c '%U:%G %a' "$STORE/queues")" = "mail:mail 2770" ] || fail "queues/ is $(stat -c '%U:%G %a' "$STORE/queues" 2>&1)"
+for d in "$STORE" "$STORE/archived" "$STORE/queues"; do
     getfacl -cp "$d" 2>/dev/null | grep -qx "user:Debian-exim:r-x" || fail "Debian-exim may not list $d"
 done
 conffiles=$(dpkg-query -W -f '${Conffiles}' mailtix)

@@ -188,4 +188,37 @@ for a in ticket-3-bounce-zz ticket-3.lock 'ticket-archived/3'; do
 done
 pass "only ticket-N@, -close, -close/-bounce/-reply-<16 hex> route; other shapes fail (550), none defers"
 
+# 9. A queue added by editing the config alone: Exim's config and process stay as
+#    they are. Before, sales@ is not mailtix's (unknown user); after the edit
+#    and `mailtix check` (the documented step; the next delivery would do it too) it
+#    opens tickets in queue sales, whose own admin gets the notice; removed again, it
+#    falls through at once.
+[ "$(route_of sales@example.org)" = 2 ] || fail "sales@ routes before it is a queue: $(cat "$S/bt")"
+cp "$S/config.toml" "$S/config.toml.orig"
+cat >> "$S/config.toml" <<TOML
+[[queues]]
+name = "sales"
+address = "sales"
+admins = ["seller@admin.example"]
+TOML
+mt() { su -s /bin/sh "$U" -c "$S/bin/mailtix --config $S/config.toml $*"; }
+mt check >"$S/check9" 2>&1 || true
+grep -q "queues: sales@example.org opens tickets in queue sales" "$S/check9" || fail "check did not write the queue: $(cat "$S/check9")"
+[ "$(route_of sales@example.org)" = 0 ] && grep -q "router = mailtix_queue" "$S/bt" \
+    || fail "sales@ does not route to mailtix_queue: $(cat "$S/bt")"
+smtp --to sales@example.org --from dave@customer.example --h-Subject "A quote for 3 printers" \
+     --body "How much?" >"$S/swaks9" 2>&1 || fail "sales@ refused: $(tail -3 "$S/swaks9")"
+wait_for 20 queue_empty || fail "the sales mail stays queued: $($EXIM -bp)"
+wait_for 20 sink_has "^To: seller@admin.example" || fail "no notice to the sales admin: $(tail -5 "$S/log/mainlog")"
+mt list --queue sales >"$S/list9" 2>&1 || fail "list --queue sales failed: $(cat "$S/list9")"
+grep -q "dave@customer.example .*sales .*A quote for 3 printers" "$S/list9" || fail "the sales ticket is not listed in its queue: $(cat "$S/list9")"
+[ "$(mt list --queue sales | wc -l)" = 2 ] || fail "list --queue sales shows other tickets: $(mt list --queue sales)"
+cp "$S/config.toml.orig" "$S/config.toml"
+mt check >"$S/check9b" 2>&1 || true
+grep -q "sales@example.org is no longer a queue address" "$S/check9b" || fail "check did not remove the queue: $(cat "$S/check9b")"
+[ "$(route_of sales@example.org)" = 2 ] || fail "a removed queue still routes: $(cat "$S/bt")"
+if smtp --to sales@example.org --from dave@customer.example --body x >"$S/swaks9b" 2>&1; then fail "a removed queue's address accepted"; fi
+grep -q "<\*\* *550" "$S/swaks9b" || fail "a removed queue's address not refused with 550: $(grep '<' "$S/swaks9b" | tail -3)"
+pass "a queue added by editing the config alone (Exim unchanged) opens tickets with its own admin; removed, it falls through"
+
 echo "exim e2e: all passed"

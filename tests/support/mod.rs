@@ -92,6 +92,64 @@ impl Sent {
     }
 }
 
+/// One `mailtix deliver` run: the one place the tests spell its command line.
+pub struct Delivery<'e> {
+    env: &'e Env,
+    rcpt: Option<String>,
+    sender: Option<String>,
+    stdin: Vec<u8>,
+    vars: Vec<(String, String)>,
+}
+
+impl Delivery<'_> {
+    /// `--recipient`.
+    pub fn to(mut self, rcpt: &str) -> Self {
+        self.rcpt = Some(rcpt.to_string());
+        self
+    }
+
+    /// `--sender`.
+    pub fn from(mut self, sender: &str) -> Self {
+        self.sender = Some(sender.to_string());
+        self
+    }
+
+    /// The message on stdin.
+    pub fn stdin(mut self, message: impl AsRef<[u8]>) -> Self {
+        self.stdin = message.as_ref().to_vec();
+        self
+    }
+
+    /// Environment variables, as Exim's pipe transport sets them.
+    pub fn vars(mut self, vars: &[(&str, &str)]) -> Self {
+        self.vars
+            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// The command, not yet run (for tests that spawn it themselves).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config").arg(&self.env.config).arg("deliver");
+        if let Some(r) = &self.rcpt {
+            cmd.args(["--recipient", r]);
+        }
+        if let Some(s) = &self.sender {
+            cmd.args(["--sender", s]);
+        }
+        cmd
+    }
+
+    pub fn run(self) -> Run {
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.env.spawn(self.command(), &self.stdin, &vars)
+    }
+}
+
 /// A temp store with a config.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -200,24 +258,24 @@ impl Env {
 
     /// The real binary set up for `deliver` with this env's config, not yet spawned.
     pub fn deliver_command(&self, rcpt: &str, sender: &str) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config").arg(&self.config).args([
-            "deliver",
-            "--recipient",
-            rcpt,
-            "--sender",
-            sender,
-        ]);
-        cmd
+        self.delivery().to(rcpt).from(sender).command()
     }
 
     /// `deliver --recipient RCPT --sender SENDER`.
     pub fn deliver(&self, rcpt: &str, sender: &str, msg: &str) -> Run {
-        self.run(
-            &["deliver", "--recipient", rcpt, "--sender", sender],
-            msg.as_bytes(),
-            &[],
-        )
+        self.delivery().to(rcpt).from(sender).stdin(msg).run()
+    }
+
+    /// A delivery built step by step, as a reader would say it:
+    /// `env.delivery().to("support@…").from("ann@…").stdin(mail).run().deliver_code(0)`.
+    pub fn delivery(&self) -> Delivery<'_> {
+        Delivery {
+            env: self,
+            rcpt: None,
+            sender: None,
+            stdin: Vec::new(),
+            vars: Vec::new(),
+        }
     }
 
     pub fn ticket(&self, id: u32) -> Vec<u8> {

@@ -1,18 +1,31 @@
 //! The store: the only module that touches the filesystem for tickets.
 //!
 //! ```text
-//! STORE/N                 open ticket N (mboxrd)
-//! STORE/archived/N        closed ticket N
-//! STORE/N.lock            dotlock while N is written (archived/N.lock for closed ones)
-//! STORE/.mailtix/next-id  the next ticket id (a hint: existing files are skipped)
-//! STORE/.mailtix/lock     fs2 lock serialising new tickets
-//! STORE/.mailtix/index/XX Message-ID -> ticket, 256 shards by hash, append-only
-//! STORE/.mailtix/pending/N  the append in progress on N, for crash repair
-//! STORE/.mailtix/tmp/     new tickets are written here, fsync'd, then linked in
-//! STORE/.mailtix/log      one line per delivery
-//! STORE/.mailtix/secret   key for close tokens (created when first needed)
-//! STORE/.mailtix/html/    what `mailtix html` saw at its last run, per OUTDIR (html/)
+//! STORE/N                   open ticket N (mboxrd)
+//! STORE/archived/N          closed ticket N
+//! STORE/N.lock              dotlock while N is written (archived/N.lock for closed ones)
+//! STORE/queues/LOCAL         a queue address, for the Exim router       ../queue.rs
+//! .mailtix/next-id          the next ticket id (a hint: existing files are skipped)  mod.rs
+//! .mailtix/lock             fs2 lock serialising new tickets                      mod.rs
+//! .mailtix/move             fs2 lock: exclusive while a ticket moves state        mod.rs
+//! .mailtix/tmp/             new tickets are written here, fsync'd, then linked in mod.rs
+//! .mailtix/pending/new      the new ticket being linked in, for crash repair      mod.rs
+//! .mailtix/pending/N        the append in progress on N, for crash repair         lock.rs
+//! .mailtix/index/XX         Message-ID -> ticket, 256 shards, append-only         index.rs
+//! .mailtix/bounces.d/XX     bounce records by address hash, 60 days              records.rs
+//! .mailtix/bounces          the bounce journal for people (bounces.1 past 1 MiB) records.rs
+//! .mailtix/acks.d/XX        acknowledgements sent per mailbox, the last hour      records.rs
+//! .mailtix/acks-hour        the store-wide acknowledgement count of this hour     records.rs
+//! .mailtix/relays           relayed replies of the last hour                     records.rs
+//! .mailtix/log              one line per event                                   records.rs
+//! .mailtix/moved/N         the queue `move` put ticket N in (its note is the truth) records.rs
+//! .mailtix/summaries        list's summary cache                                 records.rs
+//! .mailtix/secret           key for tokens and Message-ID MACs (made when needed) mod.rs
+//! .mailtix/format           the store's format number                           format.rs
+//! .mailtix/html/            what `mailtix html` saw at its last run, per OUTDIR  ../html/
 //! ```
+//! Keep `secret` and `format`. `reindex` rebuilds the index, next-id and summaries; the
+//! rest are time windows and journals that may be lost.
 //!
 //! Locking follows mutt and Debian Policy §11.6: a whole-file fcntl write lock, then the
 //! dotlock. Both are taken without blocking and retried, releasing both between tries,
@@ -28,6 +41,15 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+
+mod index;
+mod lock;
+mod records;
+
+use index::index_key;
+pub use lock::Locked;
+use lock::process_alive;
+pub use records::{AckGrant, Action, BOUNCE_KEEP_SECS, BounceRecord, LogLine, Who, ack_mailbox};
 
 /// Mode of files mailtix creates: the owner and the mail group, nobody else.
 pub const FILE_MODE: u32 = 0o660;
@@ -68,54 +90,6 @@ pub fn sync_dir(p: &Path) -> io::Result<()> {
     File::open(p)
         .and_then(|d| d.sync_all())
         .map_err(|e| ctx(p.display(), e))
-}
-
-/// How long a bounce record counts: 60 days, as BounceHandler keeps them.
-pub const BOUNCE_KEEP_SECS: i64 = 60 * 86_400;
-
-/// The shard of `.mailtix/bounces.d` that holds the records of `addr` (any case).
-fn bounce_shard(addr: &str) -> String {
-    let a = addr.trim().to_ascii_lowercase();
-    format!("bounces.d/{:02x}", crate::mbox::fnv1a(a.as_bytes()) & 0xff)
-}
-
-/// True when a bounce record line is younger than [`BOUNCE_KEEP_SECS`] at `now`.
-fn bounce_fresh(line: &str, now: i64) -> bool {
-    line.split(' ')
-        .next()
-        .and_then(|t| t.parse::<i64>().ok())
-        .is_some_and(|t| now - t < BOUNCE_KEEP_SECS)
-}
-
-/// What the acknowledgement caps allow ([`Store::take_ack`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckGrant {
-    /// Taken and counted: send it.
-    Taken,
-    /// The mailbox already had this many in the last hour.
-    AddressFull(u32),
-    /// The store already sent this many in this clock hour.
-    HourFull(u32),
-}
-
-/// The mailbox an acknowledgement cap counts: the address lowercased, with a `+tag`
-/// of the local part removed, so that `ann+1@` and `Ann+2@` share one allowance.
-pub fn ack_mailbox(addr: &str) -> String {
-    let a = addr.trim().to_ascii_lowercase();
-    match a.rsplit_once('@') {
-        Some((local, domain)) => {
-            let local = local.split_once('+').map_or(local, |(l, _)| l);
-            format!("{local}@{domain}")
-        }
-        None => a,
-    }
-}
-
-/// A Message-ID as an index key: no tabs or newlines.
-fn index_key(mid: &str) -> String {
-    mid.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 impl Store {
@@ -308,149 +282,6 @@ impl Store {
         self.state_file_locked("move", exclusive)
     }
 
-    // ---------------------------------------------------------------- index
-
-    fn shard(&self, mid: &str) -> PathBuf {
-        let h = crate::mbox::fnv1a(index_key(mid).as_bytes());
-        self.state_dir()
-            .join("index")
-            .join(format!("{:02x}", h >> 56))
-    }
-
-    /// Every ticket the index lists for this Message-ID.
-    pub fn tickets_of(&self, mid: &str) -> Vec<u32> {
-        let key = index_key(mid);
-        let Ok(data) = read_nofollow(&self.shard(mid)) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for line in data.split(|&b| b == b'\n') {
-            let Some(tab) = line.iter().rposition(|&b| b == b'\t') else {
-                continue;
-            };
-            if &line[..tab] == key.as_bytes()
-                && let Some(id) = std::str::from_utf8(&line[tab + 1..])
-                    .ok()
-                    .and_then(crate::address::parse_id)
-            {
-                out.push(id);
-            }
-        }
-        out
-    }
-
-    /// Records that ticket `id` holds (or mailtix sent, about `id`) this Message-ID.
-    /// The index is rebuilt by `reindex`, so it is not fsync'd. The append is made under
-    /// the shard's lock, so it never lands in a shard that `reindex` is replacing.
-    pub fn index_add(&self, mid: &str, id: u32) -> io::Result<()> {
-        let path = self.shard(mid);
-        let mut f = lock_shard(&path)?;
-        f.write_all(format!("{}\t{id}\n", index_key(mid)).as_bytes())
-            .map_err(|e| ctx(path.display(), e))
-    }
-
-    /// Merges `entries` (Message-ID, ticket) into the index, for `reindex`. The live
-    /// index is never emptied, so deliveries that run meanwhile still find what is
-    /// stored: each shard is rewritten under its lock as what it holds plus what was
-    /// found, without entries for tickets that no longer exist and without repeats,
-    /// and renamed into place. Returns how many entries the index holds.
-    pub fn index_merge(&self, entries: &[(String, u32)]) -> io::Result<usize> {
-        let mut by_shard: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
-        for (mid, id) in entries {
-            by_shard
-                .entry(self.shard(mid))
-                .or_default()
-                .push(format!("{}\t{id}", index_key(mid)));
-        }
-        let dir = self.state_dir().join("index");
-        if let Ok(rd) = fs::read_dir(&dir) {
-            for e in rd.filter_map(|e| e.ok()) {
-                let name = e.file_name();
-                let is_shard = name.len() == 2
-                    && name
-                        .to_str()
-                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
-                if is_shard {
-                    by_shard.entry(e.path()).or_default();
-                }
-            }
-        }
-        let mut exists: std::collections::HashMap<u32, bool> = Default::default();
-        let mut total = 0;
-        for (path, found) in by_shard {
-            let mut f = lock_shard(&path)?;
-            let mut current = String::new();
-            f.read_to_string(&mut current)
-                .map_err(|e| ctx(path.display(), e))?;
-            let mut seen = std::collections::HashSet::new();
-            let mut text = String::new();
-            for line in current.lines().chain(found.iter().map(String::as_str)) {
-                let Some(id) = line
-                    .rsplit_once('\t')
-                    .and_then(|(_, id)| crate::address::parse_id(id))
-                else {
-                    continue;
-                };
-                let live = *exists.entry(id).or_insert_with(|| self.state(id).is_some());
-                if live && seen.insert(line) {
-                    text.push_str(line);
-                    text.push('\n');
-                }
-            }
-            total += seen.len();
-            write_replace(&path, text.as_bytes())?;
-            drop(f);
-        }
-        Ok(total)
-    }
-
-    // ---------------------------------------------------------------- locking
-
-    /// Locks ticket `id` for writing, wherever it is now. Follows the ticket if it is
-    /// moved while we wait. `Ok(None)`: the ticket does not exist.
-    pub fn lock(&self, id: u32, policy: LockPolicy) -> io::Result<Option<Locked>> {
-        let deadline = Instant::now() + policy.timeout;
-        let mut pause = Duration::from_millis(5);
-        loop {
-            let Some(state) = self.state(id) else {
-                return Ok(None);
-            };
-            let path = self.path(id, state);
-            let post = self
-                .state_dir()
-                .join("tmp")
-                .join(format!("lock.{}", std::process::id()));
-            match try_lock(&path, policy.stale, &post)? {
-                Attempt::Locked(file, dotlock) => {
-                    let mut l = Locked {
-                        file,
-                        dotlock,
-                        path,
-                        id,
-                        state,
-                        store: self.clone(),
-                    };
-                    l.repair()?;
-                    return Ok(Some(l));
-                }
-                Attempt::Moved => continue,
-                Attempt::Busy(who) => {
-                    if Instant::now() >= deadline {
-                        return Err(io::Error::new(
-                            io::ErrorKind::WouldBlock,
-                            format!(
-                                "ticket {id} is locked ({who}) for more than {}s",
-                                policy.timeout.as_secs()
-                            ),
-                        ));
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(200));
-                }
-            }
-        }
-    }
-
     // ---------------------------------------------------------------- new tickets
 
     fn counter_path(&self) -> PathBuf {
@@ -466,15 +297,14 @@ impl Store {
     /// [`Self::locked_state_file`] with the lock exclusive or shared.
     fn state_file_locked(&self, name: &str, exclusive: bool) -> io::Result<File> {
         let path = self.state_dir().join(name);
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| ctx(path.display(), e))?;
+        let f = open_private(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )?;
         let locked = if exclusive {
             fs2::FileExt::lock_exclusive(&f)
         } else {
@@ -627,13 +457,7 @@ impl Store {
         let tmp = self.state_dir().join("tmp").join(&tmp_name);
         let _ = fs::remove_file(&tmp);
         {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(FILE_MODE)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)
-                .map_err(|e| ctx(tmp.display(), e))?;
+            let mut f = open_private(&tmp, OpenOptions::new().write(true).create_new(true))?;
             let written = (|| {
                 let mut w = io::BufWriter::with_capacity(64 * 1024, &mut f);
                 entry.write_to(&mut w)?;
@@ -754,13 +578,6 @@ impl Store {
         out
     }
 
-    // ---------------------------------------------------------------- state files
-
-    /// Appends one line to `.mailtix/log`.
-    pub fn log(&self, line: &str) -> io::Result<()> {
-        self.append_line("log", line)
-    }
-
     /// The key for close tokens, created from the system's random source when missing.
     pub fn secret(&self) -> io::Result<Vec<u8>> {
         let path = self.state_dir().join("secret");
@@ -802,192 +619,6 @@ impl Store {
             Err(e) => Err(ctx(path.display(), e)),
         }
     }
-
-    /// Records one failed recipient of a bounce at `now` (unix seconds): `line` is
-    /// `UNIXTIME TICKET hard|soft STATUS ADDR`, and `addr` its ADDR.
-    ///
-    /// The record that deliver reads is in `.mailtix/bounces.d/XX`, the shard of the
-    /// address's hash, which is rewritten without records older than
-    /// [`BOUNCE_KEEP_SECS`] (BounceHandler forgets after about 60 days). The same
-    /// line also goes to `.mailtix/bounces`, a journal for people that nothing reads
-    /// back; it is rotated to `bounces.1` past 1 MiB, so neither grows without bound.
-    pub fn record_bounce(&self, addr: &str, line: &str, now: i64) -> io::Result<()> {
-        let dir = self.state_dir().join("bounces.d");
-        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
-            mkdir(&dir)?;
-            if !fs::symlink_metadata(&dir)?.is_dir() {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )));
-            }
-        }
-        let mut f = self.locked_state_file(&bounce_shard(addr))?;
-        let mut text = String::new();
-        f.read_to_string(&mut text)?;
-        let mut kept: String = text
-            .lines()
-            .filter(|l| bounce_fresh(l, now))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        kept.push_str(line);
-        kept.push('\n');
-        f.set_len(0)?;
-        f.seek(SeekFrom::Start(0))?;
-        f.write_all(kept.as_bytes())?;
-        drop(f);
-        let journal = self.state_dir().join("bounces");
-        if fs::symlink_metadata(&journal).is_ok_and(|m| m.is_file() && m.len() > 1024 * 1024) {
-            let _ = fs::rename(&journal, self.state_dir().join("bounces.1"));
-        }
-        self.append_line("bounces", line)
-    }
-
-    /// Hard bounces recorded for `addr` (any case) in the [`BOUNCE_KEEP_SECS`] before
-    /// `now`. Reads only the address's shard.
-    pub fn hard_bounces(&self, addr: &str, now: i64) -> u32 {
-        let path = self.state_dir().join(bounce_shard(addr));
-        let Ok(text) = read_text_nofollow(&path) else {
-            return 0;
-        };
-        text.lines()
-            .filter(|l| bounce_fresh(l, now))
-            .filter(|l| {
-                let f: Vec<&str> = l.split(' ').collect();
-                f.len() >= 5 && f[2] == "hard" && f[4].eq_ignore_ascii_case(addr)
-            })
-            .count() as u32
-    }
-
-    /// Every address with at least `limit` hard bounces in the [`BOUNCE_KEEP_SECS`]
-    /// before `now`, lowercased (for `list`, which reads every shard).
-    pub fn bouncing_addresses(&self, limit: u32, now: i64) -> std::collections::HashSet<String> {
-        let mut counts: std::collections::HashMap<String, u32> = Default::default();
-        let dir = self.state_dir().join("bounces.d");
-        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let Ok(text) = read_text_nofollow(&e.path()) else {
-                continue;
-            };
-            for l in text.lines().filter(|l| bounce_fresh(l, now)) {
-                let f: Vec<&str> = l.split(' ').collect();
-                if f.len() >= 5 && f[2] == "hard" {
-                    *counts.entry(f[4].to_ascii_lowercase()).or_default() += 1;
-                }
-            }
-        }
-        counts
-            .into_iter()
-            .filter(|(_, n)| *n >= limit)
-            .map(|(a, _)| a)
-            .collect()
-    }
-
-    /// The acknowledgement caps: takes one acknowledgement for `addr` at `now` (unix
-    /// seconds) unless the mailbox (see [`ack_mailbox`]) already had `per_address` in
-    /// the hour before `now`, or the store already sent `per_hour` in this clock hour.
-    ///
-    /// The cost does not grow with the store's activity: the per-address records are
-    /// sharded by a hash of the mailbox (`.mailtix/acks.d/XX`, 256 shards, only this
-    /// mailbox's shard is read, and it is pruned to the last hour once it passes 4 KiB),
-    /// and the hourly count is one small file, `.mailtix/acks-hour` (`HOUR COUNT`).
-    /// Both are locked in that order: counter first, then the shard.
-    pub fn take_ack(
-        &self,
-        addr: &str,
-        now: i64,
-        per_address: u32,
-        per_hour: u32,
-    ) -> io::Result<AckGrant> {
-        let mailbox = ack_mailbox(addr);
-        let mut counter = self.locked_state_file("acks-hour")?;
-        let mut text = String::new();
-        counter.read_to_string(&mut text)?;
-        let hour = now.div_euclid(3600);
-        let sent = match text.split_once(' ') {
-            Some((h, n)) if h.trim().parse::<i64>().ok() == Some(hour) => {
-                n.trim().parse::<u32>().unwrap_or(0)
-            }
-            _ => 0,
-        };
-        if sent >= per_hour {
-            return Ok(AckGrant::HourFull(sent));
-        }
-        let dir = self.state_dir().join("acks.d");
-        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
-            mkdir(&dir)?;
-            if !fs::symlink_metadata(&dir)?.is_dir() {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )));
-            }
-        }
-        let shard = format!(
-            "acks.d/{:02x}",
-            crate::mbox::fnv1a(mailbox.as_bytes()) & 0xff
-        );
-        let mut f = self.locked_state_file(&shard)?;
-        let mut lines = String::new();
-        f.read_to_string(&mut lines)?;
-        let recent = |l: &&str| {
-            l.split_once(' ')
-                .and_then(|(t, _)| t.parse::<i64>().ok())
-                .is_some_and(|t| now - t < 3600)
-        };
-        let used = lines
-            .lines()
-            .filter(recent)
-            .filter(|l| l.split_once(' ').is_some_and(|(_, a)| a == mailbox))
-            .count() as u32;
-        if used >= per_address {
-            return Ok(AckGrant::AddressFull(used));
-        }
-        let line = format!("{now} {mailbox}\n");
-        if lines.len() > 4096 {
-            let mut kept: String = lines
-                .lines()
-                .filter(recent)
-                .map(|l| format!("{l}\n"))
-                .collect();
-            kept.push_str(&line);
-            f.set_len(0)?;
-            f.seek(SeekFrom::Start(0))?;
-            f.write_all(kept.as_bytes())?;
-        } else {
-            f.seek(SeekFrom::End(0))?;
-            f.write_all(line.as_bytes())?;
-        }
-        let count = format!("{hour} {}\n", sent + 1);
-        counter.set_len(0)?;
-        counter.seek(SeekFrom::Start(0))?;
-        counter.write_all(count.as_bytes())?;
-        Ok(AckGrant::Taken)
-    }
-
-    /// The relay cap: true (and counted) when fewer than `limit` answers were relayed
-    /// in the hour before `now`, over all tickets. `.mailtix/relays` holds one unix
-    /// time per relay and is rewritten with the last hour only, so it stays at most
-    /// `limit` lines long.
-    pub fn take_relay(&self, now: i64, limit: u32) -> io::Result<bool> {
-        let mut f = self.locked_state_file("relays")?;
-        let mut text = String::new();
-        f.read_to_string(&mut text)?;
-        let mut recent: Vec<i64> = text
-            .lines()
-            .filter_map(|l| l.trim().parse::<i64>().ok())
-            .filter(|&t| now - t < 3600)
-            .collect();
-        if recent.len() as u64 >= u64::from(limit) {
-            return Ok(false);
-        }
-        recent.push(now);
-        let kept: String = recent.iter().map(|t| format!("{t}\n")).collect();
-        f.set_len(0)?;
-        f.seek(SeekFrom::Start(0))?;
-        f.write_all(kept.as_bytes())?;
-        Ok(true)
-    }
-
     fn append_line(&self, name: &str, line: &str) -> io::Result<()> {
         append_to(&self.state_dir().join(name), &format!("{line}\n"))
     }
@@ -1051,16 +682,6 @@ impl Store {
         })
     }
 
-    /// The summary cache's text, if there is one.
-    pub fn read_summaries(&self) -> Option<String> {
-        read_text_nofollow(&self.state_dir().join("summaries")).ok()
-    }
-
-    /// Replaces the summary cache (atomically; it can always be rebuilt).
-    pub fn write_summaries(&self, text: &str) -> io::Result<()> {
-        write_replace(&self.state_dir().join("summaries"), text.as_bytes())
-    }
-
     /// Tickets with an append-in-progress record (left by a crash).
     pub fn pending_ids(&self) -> Vec<u32> {
         let Ok(rd) = fs::read_dir(self.state_dir().join("pending")) else {
@@ -1084,57 +705,8 @@ impl Store {
     }
 }
 
-impl Lookup for Store {
-    fn state(&self, id: u32) -> Option<State> {
-        Store::state(self, id)
-    }
-    fn ticket_of(&self, mid: &str) -> Option<u32> {
-        self.tickets_of(mid)
-            .into_iter()
-            .find(|&id| self.state(id).is_some())
-    }
-    fn message_id_key(&self) -> Option<Vec<u8>> {
-        self.secret().ok()
-    }
-    fn tickets_of_batch(&self, mids: &[&str]) -> Vec<Option<u32>> {
-        let keys: Vec<String> = mids.iter().map(|m| index_key(m)).collect();
-        let mut by_shard: std::collections::HashMap<PathBuf, Vec<usize>> = Default::default();
-        for (i, m) in mids.iter().enumerate() {
-            by_shard.entry(self.shard(m)).or_default().push(i);
-        }
-        let mut found: Vec<Vec<u32>> = vec![Vec::new(); mids.len()];
-        for (shard, wanted) in by_shard {
-            let Ok(data) = read_nofollow(&shard) else {
-                continue;
-            };
-            let mut index: std::collections::HashMap<&[u8], Vec<usize>> = Default::default();
-            for &i in &wanted {
-                index.entry(keys[i].as_bytes()).or_default().push(i);
-            }
-            for line in data.split(|&b| b == b'\n') {
-                let Some(tab) = line.iter().rposition(|&b| b == b'\t') else {
-                    continue;
-                };
-                if let Some(is) = index.get(&line[..tab])
-                    && let Some(id) = std::str::from_utf8(&line[tab + 1..])
-                        .ok()
-                        .and_then(crate::address::parse_id)
-                {
-                    for &i in is {
-                        found[i].push(id);
-                    }
-                }
-            }
-        }
-        found
-            .into_iter()
-            .map(|ids| ids.into_iter().find(|&id| self.state(id).is_some()))
-            .collect()
-    }
-}
-
 /// The directories of a store, under its root, in the order `init` makes them.
-const STORE_DIRS: [&str; 7] = [
+pub const STORE_DIRS: [&str; 7] = [
     "archived",
     ".mailtix",
     ".mailtix/index",
@@ -1186,40 +758,19 @@ fn age(t: SystemTime) -> Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
 }
 
-/// Opens an index shard for appending and takes its flock. `reindex` replaces shards by
-/// rename while holding the lock, so after waiting for it the path may name a new
-/// file: then the lock is on a file nobody reads any more, and we open again.
-fn lock_shard(path: &Path) -> io::Result<File> {
-    loop {
-        let f = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .map_err(|e| ctx(path.display(), e))?;
-        fs2::FileExt::lock_exclusive(&f).map_err(|e| ctx(path.display(), e))?;
-        let held = f.metadata()?;
-        match fs::symlink_metadata(path) {
-            Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => return Ok(f),
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(ctx(path.display(), e)),
-        }
-    }
+/// Opens a file of the store with mailtix's mode, never through a symlink; an error
+/// names the path.
+fn open_private(path: &Path, opts: &mut OpenOptions) -> io::Result<File> {
+    opts.mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| ctx(path.display(), e))
 }
 
 /// Appends text to a state file in one write (O_APPEND keeps concurrent writers'
 /// lines whole), creating it when missing and never through a symlink.
 fn append_to(path: &Path, text: &str) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| ctx(path.display(), e))?;
+    let mut f = open_private(path, OpenOptions::new().append(true).create(true))?;
     f.write_all(text.as_bytes())
 }
 
@@ -1228,14 +779,10 @@ fn append_to(path: &Path, text: &str) -> io::Result<()> {
 fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| ctx(tmp.display(), e))?;
+        let mut f = open_private(
+            &tmp,
+            OpenOptions::new().write(true).create(true).truncate(true),
+        )?;
         f.write_all(data)?;
         fs::rename(&tmp, path).map_err(|e| ctx(path.display(), e))
     })();
@@ -1247,14 +794,10 @@ fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
 
 /// Writes a small record and fsyncs it (and its directory) before returning.
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| ctx(path.display(), e))?;
+    let mut f = open_private(
+        path,
+        OpenOptions::new().write(true).create(true).truncate(true),
+    )?;
     f.write_all(data)?;
     f.sync_all()?;
     match path.parent() {
@@ -1301,348 +844,6 @@ fn link_into_place(tmp: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-enum Attempt {
-    Locked(File, PathBuf),
-    Busy(&'static str),
-    Moved,
-}
-
-/// Sets or clears a whole-file fcntl write lock without blocking. `Ok(false)`: held by
-/// someone else.
-#[allow(unsafe_code)]
-fn fcntl_lock(file: &File, lock: bool) -> io::Result<bool> {
-    // SAFETY: `flock` is plain old data, fully initialised here, and fcntl(F_SETLK)
-    // only reads it. The fd is valid for the lifetime of `file`.
-    let fl = libc::flock {
-        l_type: if lock { libc::F_WRLCK } else { libc::F_UNLCK } as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: 0,
-        l_len: 0,
-        l_pid: 0,
-    };
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
-        _ => Err(e),
-    }
-}
-
-/// True when process `pid` exists (signal 0 checks without sending anything).
-#[allow(unsafe_code)]
-fn process_alive(pid: i32) -> bool {
-    // SAFETY: kill(2) with signal 0 only checks whether the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-fn dotlock_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".lock");
-    PathBuf::from(s)
-}
-
-/// Creates the dotlock the NFS-safe way (as Exim, mutt_dotlock and liblockfile do):
-/// write our pid into a private file, then hard-link it to `N.lock`. The lock thus
-/// always names its owner, even if we are killed a moment after making it, so the
-/// next writer can tell a dead owner's lock from a live one.
-fn make_dotlock(dot: &Path, hitching_post: &Path) -> io::Result<()> {
-    let _ = fs::remove_file(hitching_post);
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(hitching_post)
-            .map_err(|e| ctx(hitching_post.display(), e))?;
-        f.write_all(format!("{}\n", std::process::id()).as_bytes())?;
-    }
-    let linked = fs::hard_link(hitching_post, dot);
-    let _ = fs::remove_file(hitching_post);
-    linked
-}
-
-/// A new ticket made with a hard link whose writer was killed before the unlink has a
-/// second name, `.mailtix/tmp/new.PID`. That name is ours, not someone's hard link:
-/// remove it. True when one was removed.
-pub fn remove_tmp_twin(tmp_dir: &Path, ticket: &fs::Metadata) -> bool {
-    let Ok(rd) = fs::read_dir(tmp_dir) else {
-        return false;
-    };
-    let mut removed = false;
-    for e in rd.filter_map(|e| e.ok()) {
-        let is_new = e
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with("new."));
-        if is_new
-            && let Ok(m) = fs::symlink_metadata(e.path())
-            && m.ino() == ticket.ino()
-            && m.dev() == ticket.dev()
-            && fs::remove_file(e.path()).is_ok()
-        {
-            removed = true;
-        }
-    }
-    removed
-}
-
-/// One non-blocking try at fcntl lock + dotlock on `path`.
-fn try_lock(path: &Path, stale: Duration, hitching_post: &Path) -> io::Result<Attempt> {
-    let file = match OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Attempt::Moved),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(io::Error::other(format!(
-                "{} is a symlink; refusing to write through it",
-                path.display()
-            )));
-        }
-        Err(e) => return Err(ctx(path.display(), e)),
-    };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::other(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
-    }
-    if meta.nlink() == 2
-        && let Some(tmp_dir) = hitching_post.parent()
-        && remove_tmp_twin(tmp_dir, &meta)
-    {
-        drop(file);
-        return Ok(Attempt::Moved); // look again, now with one link
-    }
-    if meta.nlink() != 1 {
-        return Err(io::Error::other(format!(
-            "{} has {} hard links; refusing to write it",
-            path.display(),
-            meta.nlink()
-        )));
-    }
-    if !fcntl_lock(&file, true)? {
-        return Ok(Attempt::Busy("fcntl lock held"));
-    }
-    let dot = dotlock_path(path);
-    match make_dotlock(&dot, hitching_post) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let age = fs::symlink_metadata(&dot)
-                .and_then(|m| m.modified())
-                .ok()
-                .map(age);
-            // We hold the fcntl lock, so no live mailtix or mutt is writing. A dotlock
-            // that names a process that no longer exists (a writer killed with -9) or
-            // that is older than the stale limit is left over: remove it.
-            let dead_owner = read_text_nofollow(&dot)
-                .ok()
-                .and_then(|t| t.trim().parse::<i32>().ok())
-                .is_some_and(|pid| pid > 0 && !process_alive(pid));
-            if dead_owner || age.is_some_and(|a| a > stale) {
-                let _ = fs::remove_file(&dot);
-                drop(file);
-                return Ok(Attempt::Moved); // try again at once
-            }
-            drop(file); // releases the fcntl lock too
-            return Ok(Attempt::Busy("dotlock present"));
-        }
-        Err(e) => return Err(ctx(dot.display(), e)),
-    }
-    // The file may have been renamed (closed or reopened) between our open and lock.
-    let same = fs::symlink_metadata(path)
-        .map(|m| m.ino() == meta.ino() && m.dev() == meta.dev())
-        .unwrap_or(false);
-    if !same {
-        let _ = fs::remove_file(&dot);
-        return Ok(Attempt::Moved);
-    }
-    Ok(Attempt::Locked(file, dot))
-}
-
-/// A ticket file held under both locks. Dropping it releases them.
-pub struct Locked {
-    file: File,
-    dotlock: PathBuf,
-    path: PathBuf,
-    id: u32,
-    state: State,
-    store: Store,
-}
-
-/// The append-in-progress record: where the append started, how long it is, and the
-/// Message-ID it files.
-fn pending_record(offset: u64, len: u64, mid: &str) -> String {
-    format!("{offset} {len} {}\n", index_key(mid))
-}
-
-impl Locked {
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-
-    pub fn state(&self) -> State {
-        self.state
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// True when the index says this ticket already holds this Message-ID.
-    pub fn holds(&self, mid: &str) -> bool {
-        self.store.tickets_of(mid).contains(&self.id)
-    }
-
-    /// Finishes or undoes an append that a crashed mailtix left: a complete one is kept
-    /// (and indexed), a torn one is truncated away.
-    fn repair(&mut self) -> io::Result<()> {
-        // Half-written records of writers that died: we hold the lock they needed.
-        let prefix = format!("{}.tmp", self.id);
-        if let Ok(rd) = fs::read_dir(self.store.state_dir().join("pending")) {
-            for e in rd.filter_map(|e| e.ok()) {
-                if e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.starts_with(&prefix))
-                {
-                    let _ = fs::remove_file(e.path());
-                }
-            }
-        }
-        let p = self.store.pending_path(self.id);
-        let Ok(text) = read_text_nofollow(&p) else {
-            return Ok(());
-        };
-        let mut parts = text.trim_end_matches('\n').splitn(3, ' ');
-        let offset = parts.next().and_then(|s| s.parse::<u64>().ok());
-        let len = parts.next().and_then(|s| s.parse::<u64>().ok());
-        let mid = parts.next().unwrap_or("");
-        if let (Some(offset), Some(len)) = (offset, len) {
-            let size = self.file.metadata()?.len();
-            if size == offset + len {
-                if !mid.is_empty() && !self.holds(mid) {
-                    self.store.index_add(mid, self.id)?;
-                }
-            } else if size > offset && size < offset + len {
-                self.file.set_len(offset)?;
-                self.file.sync_all()?;
-            }
-        }
-        fs::remove_file(&p).map_err(|e| ctx(p.display(), e))
-    }
-
-    /// Appends an mbox entry the way qmail-local does: seek to the end, remember the
-    /// position, write, fsync; on any error truncate back and fail. A file whose last
-    /// message lacks its closing empty line gets it first, so the new From_ line is
-    /// always a separator. The access time is restored so mutt still sees new mail.
-    pub fn append(&mut self, entry: &dyn EntryBytes, mid: &str) -> io::Result<()> {
-        let meta = self.file.metadata()?;
-        let start = meta.len();
-        let atime = meta.accessed().ok();
-        let mut tail = [0u8; 2];
-        let fix: &[u8] = if start == 0 {
-            b""
-        } else {
-            let n = start.min(2);
-            self.file.seek(SeekFrom::Start(start - n))?;
-            self.file.read_exact(&mut tail[..n as usize])?;
-            match (n, tail) {
-                (2, [b'\n', b'\n']) => b"",
-                (1, [b'\n', _]) => b"",
-                (_, [_, b'\n']) => b"\n",
-                _ => b"\n\n",
-            }
-        };
-        let total = fix.len() as u64 + entry.len();
-        let pending = self.store.pending_path(self.id);
-        write_replace(&pending, pending_record(start, total, mid).as_bytes())?;
-        let result = (|| {
-            self.file.seek(SeekFrom::Start(start))?;
-            let mut w = io::BufWriter::with_capacity(64 * 1024, &self.file);
-            w.write_all(fix)?;
-            entry.write_to(&mut w)?;
-            w.flush()?;
-            drop(w);
-            self.file.sync_data()
-        })();
-        if let Err(e) = result {
-            let undo = self.file.set_len(start).and_then(|()| self.file.sync_all());
-            let _ = fs::remove_file(&pending);
-            return Err(match undo {
-                Ok(()) => e,
-                Err(u) => io::Error::other(format!("{e}; truncating back also failed: {u}")),
-            });
-        }
-        if let Some(a) = atime {
-            let _ = self.file.set_times(fs::FileTimes::new().set_accessed(a));
-        }
-        // Past the commit point: the message is on disk. An index failure must not
-        // turn into a retry (that would store the message twice); it is logged, and
-        // `mailtix reindex` rebuilds the index.
-        if !mid.is_empty()
-            && let Err(e) = self.store.index_add(mid, self.id)
-        {
-            let _ = self
-                .store
-                .log(&format!("ticket {}: index not updated: {e}", self.id));
-        }
-        let _ = fs::remove_file(&pending);
-        Ok(())
-    }
-
-    /// Moves the ticket to `state` with one rename, while still holding the locks,
-    /// and fsyncs both directories.
-    pub fn move_to(&mut self, state: State) -> io::Result<()> {
-        if state == self.state {
-            return Ok(());
-        }
-        let to = self.store.path(self.id, state);
-        if fs::symlink_metadata(&to).is_ok() {
-            return Err(io::Error::other(format!(
-                "{} already exists; refusing to overwrite it",
-                to.display()
-            )));
-        }
-        {
-            let _moves = self.store.move_lock(true)?;
-            fs::rename(&self.path, &to).map_err(|e| ctx(to.display(), e))?;
-        }
-        let from_dir = self.path.parent().map(Path::to_path_buf);
-        self.path = to;
-        self.state = state;
-        if let Some(d) = from_dir {
-            sync_dir(&d)?;
-        }
-        if let Some(d) = self.path.parent() {
-            sync_dir(d)?;
-        }
-        Ok(())
-    }
-
-    /// The whole file, read under the lock.
-    pub fn read_all(&mut self) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.read_to_end(&mut buf)?;
-        Ok(buf)
-    }
-}
-
-impl Drop for Locked {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.dotlock);
-        let _ = fcntl_lock(&self.file, false);
-    }
-}
-
 /// Sets the process umask so nothing mailtix creates is world-accessible, whatever the
 /// caller's umask was.
 #[allow(unsafe_code)]
@@ -1673,6 +874,7 @@ pub fn mode_of(p: &Path) -> io::Result<u32> {
 
 #[cfg(test)]
 mod tests {
+    use super::lock::pending_record;
     use super::*;
 
     fn policy() -> LockPolicy {
