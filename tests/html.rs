@@ -160,7 +160,7 @@ fn the_layout_modes_and_a_rerun_that_writes_nothing() {
         assert_eq!(mode, 0o640, "{f}");
     }
     for d in ["", "1", "1/files", "closed"] {
-        let mode = fs::metadata(out.join(d)).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(out.join(d)).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o750, "{d}/");
     }
     // a rerun with no change writes nothing and touches no mtime
@@ -902,4 +902,33 @@ fn a_hook_on_every_event_keeps_the_archive_live_under_concurrent_deliveries() {
         "{}",
         r.stdout
     );
+}
+
+#[test]
+fn a_setgid_outdir_gives_every_file_its_group() {
+    // as the README sets it up: `install -d -m 2750 -g www-data OUTDIR`
+    let env = two_tickets();
+    let out = env.path().join("www");
+    fs::create_dir(&out).unwrap();
+    let gid = 65534; // nogroup; the tests run as root (tests/run.sh)
+    std::os::unix::fs::chown(&out, None, Some(gid)).expect("chgrp OUTDIR (needs root)");
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o2750)).unwrap();
+    html(&env, &out, &[]).code(0);
+    let mut n = 0;
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            assert_eq!(m.gid(), gid, "{}", e.path().display());
+            if m.is_dir() {
+                assert_eq!(m.mode() & 0o7777, 0o2750, "{}", e.path().display());
+                stack.push(e.path());
+            } else {
+                assert_eq!(m.mode() & 0o7777, 0o640, "{}", e.path().display());
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "{n} entries");
+    assert_eq!(fs::metadata(&out).unwrap().mode() & 0o7777, 0o2750);
 }

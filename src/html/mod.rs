@@ -564,13 +564,17 @@ impl Out {
 
     /// Makes `dir` a real directory of mode 0750; a symlink there is refused.
     fn dir(&self, dir: &Path) -> io::Result<()> {
-        match fs::symlink_metadata(dir) {
-            Ok(m) if m.file_type().is_dir() => {
-                if m.mode() & 0o7777 != DIR_MODE {
-                    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))?;
-                }
-                Ok(())
+        // 0750, plus the setgid bit when the directory has it (inherited from a setgid
+        // OUTDIR): it gives every file the web server's group
+        let fix = |m: &fs::Metadata| -> io::Result<()> {
+            let want = DIR_MODE | (m.mode() & 0o2000);
+            if m.mode() & 0o7777 != want {
+                fs::set_permissions(dir, fs::Permissions::from_mode(want))?;
             }
+            Ok(())
+        };
+        match fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_dir() => fix(&m),
             Ok(m) if m.file_type().is_symlink() => Err(io::Error::other(format!(
                 "{} is a symbolic link; refusing to write through it",
                 dir.display()
@@ -582,7 +586,7 @@ impl Out {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fs::DirBuilder::new().mode(DIR_MODE).create(dir)?;
                 // the umask may have taken bits away, or (0) left more
-                fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+                fix(&fs::symlink_metadata(dir)?)
             }
             Err(e) => Err(e),
         }
