@@ -932,3 +932,136 @@ fn a_setgid_outdir_gives_every_file_its_group() {
     assert!(n >= 10, "{n} entries");
     assert_eq!(fs::metadata(&out).unwrap().mode() & 0o7777, 0o2750);
 }
+
+/// One HTTP/1.0 GET with Basic credentials: (status line, headers, body).
+fn get(port: u16, path: &str, auth: Option<&str>) -> (String, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: Basic {a}\r\n"))
+        .unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n{auth}\r\n").unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let (status, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+    (
+        status.to_string(),
+        headers.to_ascii_lowercase(),
+        resp[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn the_readme_nginx_snippet_serves_the_archive_behind_authentication() {
+    need("/usr/sbin/nginx");
+    let env = two_tickets();
+    let root = env.path().join("srv/www");
+    fs::create_dir_all(&root).unwrap();
+    // the web server's user walks down to the archive; the archive is its group's only
+    for d in [env.path(), env.path().join("srv").as_path(), root.as_path()] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    let out = root.join("tickets");
+    let st = Command::new("install")
+        .args(["-d", "-m", "2750", "-g", "www-data"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success(), "install -d -g www-data (tests run as root)");
+    html(&env, &out, &[]).code(0);
+    // the README's location block, with this test's paths
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("```nginx\n").expect("an nginx snippet") + 9;
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let conf_dir = env.path().join("nginx");
+    fs::create_dir(&conf_dir).unwrap();
+    fs::write(conf_dir.join("htpasswd"), "boss:{PLAIN}secret\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let block = block.replace("/srv/www", root.to_str().unwrap()).replace(
+        "/etc/nginx/tickets.htpasswd",
+        conf_dir.join("htpasswd").to_str().unwrap(),
+    );
+    let c = conf_dir.display();
+    fs::write(
+        conf_dir.join("nginx.conf"),
+        format!(
+            "user www-data;\nworker_processes 1;\ndaemon off;\npid {c}/nginx.pid;\nerror_log {c}/error.log;\n\
+             events {{ worker_connections 16; }}\nhttp {{\n include /etc/nginx/mime.types;\n access_log off;\n\
+             client_body_temp_path {c}/tmp;\n proxy_temp_path {c}/tmp;\n fastcgi_temp_path {c}/tmp;\n\
+             uwsgi_temp_path {c}/tmp;\n scgi_temp_path {c}/tmp;\n\
+             server {{\n  listen 127.0.0.1:{port};\n{block}\n }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let mut nginx = Command::new("/usr/sbin/nginx")
+        .arg("-p")
+        .arg(&conf_dir)
+        .arg("-c")
+        .arg(conf_dir.join("nginx.conf"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let result = std::panic::catch_unwind(|| {
+        assert!(
+            up,
+            "nginx did not start: {}",
+            fs::read_to_string(conf_dir.join("error.log")).unwrap_or_default()
+        );
+        let (status, _, _) = get(port, "/tickets/index.html", None);
+        assert!(status.contains(" 401 "), "{status}");
+        let auth = "Ym9zczpzZWNyZXQ="; // boss:secret
+        for (path, kind) in [
+            ("/tickets/index.html", "text/html"),
+            ("/tickets/1/index.html", "text/html"),
+            ("/tickets/closed/0.html", "text/html"),
+            ("/tickets/feed.atom", "application/atom+xml"),
+            ("/tickets/1/1.mbox", ""),
+        ] {
+            let (status, headers, body) = get(port, path, Some(auth));
+            assert!(status.contains(" 200 "), "{path}: {status}");
+            assert!(
+                headers.contains(&format!("content-type: {kind}")),
+                "{path}: {headers}"
+            );
+            assert!(
+                headers.contains("x-content-type-options: nosniff"),
+                "{path}: {headers}"
+            );
+            assert_eq!(
+                body,
+                fs::read(out.join(&path["/tickets/".len()..])).unwrap(),
+                "{path}"
+            );
+        }
+        let (status, headers, body) = get(port, "/tickets/1/files/log.txt", Some(auth));
+        assert!(status.contains(" 200 "), "{status}");
+        assert!(
+            headers.contains("content-disposition: attachment"),
+            "{headers}"
+        );
+        assert!(
+            headers.contains("content-security-policy: sandbox; default-src 'none'"),
+            "{headers}"
+        );
+        assert_eq!(body, b"line 1");
+    });
+    // SIGTERM: the master stops its workers (SIGKILL would leave them behind)
+    let _ = Command::new("kill").arg(nginx.id().to_string()).status();
+    let _ = nginx.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
