@@ -3,8 +3,6 @@
 //! Ticket ids reach file names, so they are parsed strictly: `^[1-9][0-9]{0,9}$` and
 //! at most `u32::MAX`. `ticket-0012@`, `ticket--1@` and `ticket-../x@` are not ours.
 
-use crate::config::Config;
-
 /// Parses a ticket id strictly. Anything else is `None`.
 pub fn parse_id(s: &str) -> Option<u32> {
     let b = s.as_bytes();
@@ -55,15 +53,44 @@ pub fn split(addr: &str) -> Option<(String, String)> {
     Some((local.to_ascii_lowercase(), domain.to_ascii_lowercase()))
 }
 
+/// Our domain and the shapes of our local parts, lowercased (but the tag): a small
+/// value that routing gets instead of the whole config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses {
+    pub domain: String,
+    /// The local part that opens tickets in the `support` queue.
+    pub support: String,
+    /// The local parts of the other queues: they open tickets too.
+    pub queues: Vec<String>,
+    /// `ticket-` in `ticket-12@`.
+    pub ticket_prefix: String,
+    /// `-close` in `ticket-12-close@`.
+    pub close_suffix: String,
+    /// `issue` in `[issue12]`.
+    pub subject_tag: String,
+}
+
+impl Addresses {
+    /// `ticket-N@DOMAIN`.
+    pub fn ticket_address(&self, id: u32) -> String {
+        format!("{}{id}@{}", self.ticket_prefix, self.domain)
+    }
+
+    /// `support@DOMAIN`.
+    pub fn support_address(&self) -> String {
+        format!("{}@{}", self.support, self.domain)
+    }
+}
+
 /// Classifies an address. `None`: not one of ours.
-pub fn target(cfg: &Config, addr: &str) -> Option<Target> {
+pub fn target(cfg: &Addresses, addr: &str) -> Option<Target> {
     let (local, domain) = split(addr)?;
     if domain != cfg.domain {
         return None;
     }
     // A queue's address works as support@ does; its queue is the recipient's
     // (`queue::of_recipient`).
-    if local == cfg.support || crate::queue::is_queue_address(cfg, &local) {
+    if local == cfg.support || cfg.queues.contains(&local) {
         return Some(Target::Support);
     }
     let rest = local.strip_prefix(&cfg.ticket_prefix)?;
@@ -97,7 +124,7 @@ pub fn target(cfg: &Config, addr: &str) -> Option<Target> {
 /// token X is malformed, for a ticket id that is well formed. Such mail has already
 /// been accepted by the MTA when deliver sees it, and bouncing it would answer a sender
 /// that is usually forged: the close is filed as refused, the bounce discarded.
-pub fn target_accepted(cfg: &Config, addr: &str) -> Option<Target> {
+pub fn target_accepted(cfg: &Addresses, addr: &str) -> Option<Target> {
     if let Some(t) = target(cfg, addr) {
         return Some(t);
     }
@@ -157,7 +184,7 @@ fn subject_tag_scan(tag: &str, subject: &str) -> (Option<u32>, usize) {
 }
 
 /// True when `addr` is in our domain.
-pub fn in_domain(cfg: &Config, addr: &str) -> bool {
+pub fn in_domain(cfg: &Addresses, addr: &str) -> bool {
     split(addr).is_some_and(|(_, d)| d == cfg.domain)
 }
 
@@ -166,8 +193,10 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn cfg() -> Config {
-        Config::parse("domain = \"Example.org\"", Path::new("/"), None).unwrap()
+    fn cfg() -> Addresses {
+        crate::config::Config::parse("domain = \"Example.org\"", Path::new("/"), None)
+            .unwrap()
+            .addresses
     }
 
     #[test]

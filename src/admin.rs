@@ -141,7 +141,7 @@ impl Admin<'_> {
         let mut rows = self.summaries(states, &cached);
         crate::queue::filter_rows(self.cfg, args.queue.as_deref(), &mut rows)?;
         let show_queue = crate::queue::several(self.cfg)
-            || rows.iter().any(|(s, _)| s.queue != crate::queue::SUPPORT);
+            || rows.iter().any(|(s, _)| s.queue != crate::config::SUPPORT);
         let bad: Vec<String> = rows
             .iter()
             .filter_map(|(s, e)| e.as_ref().map(|e| format!("ticket {}: {e}", s.id)))
@@ -238,7 +238,7 @@ impl Admin<'_> {
             let text = crate::thread::render(args.id, st.as_str(), &data)
                 .map_err(|e| anyhow!("ticket {} is not a readable mbox: {e}", args.id))?;
             if let Ok(s) = summary::summarize(args.id, st, &data) {
-                if crate::queue::several(self.cfg) || s.queue != crate::queue::SUPPORT {
+                if crate::queue::several(self.cfg) || s.queue != crate::config::SUPPORT {
                     writeln!(out, "Queue: {}", s.queue)?;
                 }
                 let n = self.store.hard_bounces(&s.requester, self.now.timestamp());
@@ -598,6 +598,208 @@ impl Admin<'_> {
         }
         Ok(())
     }
+}
+
+/// `mailtix move N QUEUE`: a note in the ticket, whose trace block names the new
+/// queue. Moving a ticket to the queue it is in changes nothing.
+pub fn move_ticket(
+    admin: &Admin<'_>,
+    id: u32,
+    name: &str,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    use anyhow::{anyhow, bail};
+    let cfg = admin.cfg;
+    let name = name.trim().to_ascii_lowercase();
+    if crate::queue::find(cfg, &name).is_none() {
+        bail!(
+            "no queue named {name:?} (the queues are {})",
+            cfg.queues
+                .iter()
+                .map(|q| q.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let store = &admin.store;
+    if store.root().exists() {
+        store.check_safe()?;
+    }
+    let policy = crate::store::LockPolicy {
+        timeout: std::time::Duration::from_secs(cfg.lock_timeout_secs),
+        stale: std::time::Duration::from_secs(cfg.stale_lock_secs),
+    };
+    let mut l = store
+        .lock(id, policy)?
+        .ok_or_else(|| anyhow!("no such ticket {id} (see `mailtix list --all`)"))?;
+    let data = store.read(id, l.state())?;
+    let from = crate::queue::of_ticket_bytes(&data);
+    if from == name {
+        writeln!(out, "ticket {id} is already in queue {name}")?;
+        return Ok(());
+    }
+    let text = format!(
+        "Ticket {id} moved from queue {from} to queue {name} by {} from the command line.",
+        admin.user
+    );
+    let note = crate::notify::note_in_queue(
+        cfg,
+        id,
+        "moved",
+        &text,
+        admin.now,
+        &format!("{}.{}", admin.now.timestamp_micros(), std::process::id()),
+        Some(&name),
+    );
+    l.append(&note, "")
+        .map_err(|e| anyhow!("recording the move in ticket {id}: {e}"))?;
+    // Under the ticket's lock, after the note: a crash in between leaves the note,
+    // which `reindex` reads back into the record.
+    let first = crate::queue::of_first_entry(&data);
+    store
+        .set_moved(id, (name != first).then_some(name.as_str()))
+        .map_err(|e| anyhow!("recording the move of ticket {id}: {e}"))?;
+    writeln!(out, "ticket {id} moved from queue {from} to {name}")?;
+    Ok(())
+}
+
+/// `mailtix template preview NAME N`: the mail template NAME would send for ticket N,
+/// with the ticket's queue's templates: its header section as it would go out, then
+/// the body as text. A refused template file is named on a `note:` line first (the
+/// built-in text is what would go out). Nothing is sent or written.
+pub fn template_preview(
+    admin: &Admin<'_>,
+    name: &str,
+    id: u32,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    use crate::notify::{self, NoticeFacts, NoticeKind};
+    use crate::template::{NAMES, Name};
+    use anyhow::{anyhow, bail};
+    let name = Name::parse(name).ok_or_else(|| {
+        anyhow!(
+            "no template {name:?} (the templates are {})",
+            NAMES.map(Name::as_str).join(", ")
+        )
+    })?;
+    let store = &admin.store;
+    let st = store
+        .state(id)
+        .ok_or_else(|| anyhow!("no such ticket {id} (see `mailtix list --all`)"))?;
+    let data = store.read(id, st)?;
+    let entries = crate::mbox::read(&data).map_err(|e| anyhow!("ticket {id}: {e}"))?;
+    let first = entries
+        .iter()
+        .find(|e| !crate::summary::is_note(&e.message))
+        .ok_or_else(|| anyhow!("ticket {id} holds no mail"))?;
+    let msg = crate::inbound::parse(&first.message).map_err(|e| anyhow!("ticket {id}: {e}"))?;
+    let to = msg
+        .reply_to
+        .clone()
+        .or_else(|| msg.from.clone())
+        .ok_or_else(|| anyhow!("ticket {id}'s first mail has no From or Reply-To"))?;
+    let cfg = crate::queue::scoped(admin.cfg, &crate::queue::of_ticket_bytes(&data));
+    let cx = crate::deliver::Context {
+        cfg: &cfg,
+        store,
+        mailer: admin.mailer,
+        env: admin.env,
+        now: admin.now,
+    };
+    // A preview is never sent: its Message-ID needs no real MAC.
+    let ids = notify::Ids {
+        unique: "preview".into(),
+        secret: b"preview".to_vec(),
+    };
+    let head = &first.message[..first.message.len().min(256 * 1024)];
+    let built: Result<Vec<u8>, String> = match name {
+        Name::RelayFooter => {
+            // An answer as an admin would write it, relayed with the footer.
+            let admin_addr = cfg
+                .admins
+                .first()
+                .cloned()
+                .unwrap_or_else(|| format!("admin@{}", cfg.addresses.domain));
+            let answer = format!(
+                "From: {admin_addr}\nSubject: Re: {}\nMessage-ID: <preview.{id}@{}>\n\n(your answer)\n",
+                crate::headers::clean(&msg.subject),
+                cfg.addresses.domain
+            );
+            let parsed = crate::inbound::parse(answer.as_bytes())
+                .map_err(|e| anyhow!("the example answer: {e}"))?;
+            if let Err(why) = notify::relay_footer(&cfg, id, &parsed, answer.as_bytes(), &to) {
+                writeln!(out, "note: no relay-footer under this answer: {why}")?;
+            }
+            notify::relay(&cfg, id, &parsed, answer.as_bytes(), &to, admin.now, &ids)
+        }
+        Name::Ack => notify::ack_quoting(
+            &cfg,
+            id,
+            &msg,
+            &to,
+            admin.now,
+            &ids,
+            None,
+            &notify::preview(head, 5, 600),
+        )
+        .map(|m| m.formatted()),
+        Name::Close => {
+            notify::close_notice(&cfg, id, &msg, &to, admin.now, &ids).map(|m| m.formatted())
+        }
+        Name::Notice | Name::RefusedClose => {
+            let (kind, detail) = if name == Name::Notice {
+                (NoticeKind::New, None)
+            } else {
+                (
+                    NoticeKind::RefusedClose,
+                    Some("the sender is not an admin (an example reason)"),
+                )
+            };
+            let close_address = crate::outbound::close_address(&cx, id);
+            let reply_address = cfg
+                .relay_admin_replies
+                .then(|| store.secret().ok())
+                .flatten()
+                .map(|s| crate::policy::reply_address(&cfg, &s, id));
+            let sender = match &msg.from {
+                Some(m) => match &m.name {
+                    Some(n) => format!("{} <{}>", crate::headers::clean(n), m.addr),
+                    None => m.addr.clone(),
+                },
+                None => to.addr.clone(),
+            };
+            let preview = notify::preview(head, 12, 1200);
+            let facts = NoticeFacts {
+                kind,
+                sender: &sender,
+                preview: &preview,
+                detail,
+                close_address: &close_address,
+                reply_address: reply_address.as_deref(),
+                requester: &to.addr,
+            };
+            match notify::admin_notice(&cfg, id, &msg, &facts, admin.now, &ids) {
+                Some(b) => b.map(|m| m.formatted()),
+                None => bail!(
+                    "queue {} has no admins, so no {} goes out",
+                    cfg.queue,
+                    name.as_str()
+                ),
+            }
+        }
+    };
+    let raw = built.map_err(|e| anyhow!("the {} is not built: {e}", name.as_str()))?;
+    if let Some(why) = notify::template_fallback(&cfg, name) {
+        writeln!(out, "note: {why}")?;
+    }
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 2);
+    out.write_all(&raw[..end])?;
+    writeln!(out)?;
+    out.write_all(crate::thread::first_text(&raw).as_bytes())?;
+    Ok(())
 }
 
 /// A literal path as a mutt regex: metacharacters become one-character classes.

@@ -3,7 +3,9 @@
 //! `$MAILTIX_STORE` or `./tickets`, the domain is `localhost`, and outgoing mail is
 //! written into `STORE/.mailtix/outbox`.
 
+use crate::address::Addresses;
 use crate::store::Action;
+use crate::trust::{euid, unsafe_config};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -11,53 +13,57 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    /// The ticket directory; relative paths are resolved against the config's directory.
+    /// The ticket directory; relative paths are resolved against the config's directory
+    /// [default: `$MAILTIX_STORE`, else `tickets`].
     store: Option<PathBuf>,
-    /// The mail domain mailtix answers for.
+    /// The mail domain mailtix answers for [default: `localhost`].
     domain: Option<String>,
-    /// The maintainer's own addresses: they get notices and may close tickets by mail.
+    /// The maintainer's own addresses: they get notices and may close tickets by mail
+    /// [default: none].
     admins: Option<Vec<String>>,
-    /// Local part that opens new tickets.
+    /// Local part that opens new tickets [default: `support`].
     support: Option<String>,
-    /// Local-part prefix of ticket addresses (`ticket-` gives `ticket-12@`).
+    /// Local-part prefix of ticket addresses [default: `ticket-`, giving `ticket-12@`].
     ticket_prefix: Option<String>,
-    /// Local-part suffix of close addresses (`-close` gives `ticket-12-close@`).
+    /// Local-part suffix of close addresses [default: `-close`, giving `ticket-12-close@`].
     close_suffix: Option<String>,
-    /// Subject tag word (`issue` gives `[issue12]`).
+    /// Subject tag word [default: `issue`, giving `[issue12]`].
     subject_tag: Option<String>,
-    /// Seconds to wait for a ticket lock before failing temporarily.
+    /// Seconds to wait for a ticket lock before failing temporarily [default: 20, 1 to 600].
     lock_timeout: Option<u64>,
-    /// Seconds after which a dotlock with no live writer is removed.
+    /// Seconds after which a dotlock with no live writer is removed [default: 300].
     stale_lock: Option<u64>,
-    /// Largest message accepted, in bytes; larger input exits 65.
+    /// Largest message accepted, in bytes; larger input exits 65 [default: 50 MiB].
     max_message_size: Option<u64>,
-    /// When true, the close address carries a token derived from a secret.
+    /// When true, the close address carries a token derived from a secret [default: false].
     close_token: Option<bool>,
     /// Send an admin's answer to a notice (mail to the notice's secret Reply-To,
-    /// ticket-N-reply-TOKEN@) on to the requester: answering from any client.
+    /// ticket-N-reply-TOKEN@) on to the requester: answering from any client
+    /// [default: false].
     relay_admin_replies: Option<bool>,
     /// Most relayed answers in an hour, over all tickets; past it an answer is only
-    /// filed, and the admins are told.
+    /// filed, and the admins are told [default: 20].
     relay_per_hour: Option<u32>,
-    /// Mail to a ticket closed longer than this opens a new ticket instead of reopening.
+    /// Mail to a ticket closed longer than this opens a new ticket instead of reopening
+    /// [default: unset, always reopen].
     reopen_within_days: Option<u32>,
-    /// Tell the requester when their ticket is closed.
+    /// Tell the requester when their ticket is closed [default: false].
     notify_on_close: Option<bool>,
-    /// How mail goes out.
+    /// How mail goes out [default: sendmail, `/usr/sbin/sendmail`].
     mail: Option<RawMail>,
     /// Bounces of the mail mailtix sends.
     bounces: Option<RawBounces>,
     /// Limits on acknowledgements.
     acks: Option<RawAcks>,
-    /// Commands run after events.
+    /// Commands run after events [default: none].
     hooks: Option<Vec<RawHook>>,
-    /// Seconds all the hooks of one delivery may take together.
+    /// Seconds all the hooks of one delivery may take together [default: 60, at most 240].
     hook_time_limit: Option<u64>,
     /// Directory of template files (ack, notice, close, refused-close, relay-footer); a missing
-    /// file, or no directory, means the built-in text.
+    /// file, or no directory, means the built-in text [default: unset].
     templates_dir: Option<PathBuf>,
-    /// More intake addresses, each a queue (see queue.rs).
-    queues: Option<Vec<crate::queue::RawQueue>>,
+    /// More intake addresses, each a queue (see queue.rs) [default: only `support`].
+    queues: Option<Vec<RawQueue>>,
     /// The static HTML archive (`mailtix html`).
     html: Option<RawHtml>,
 }
@@ -66,8 +72,159 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawHtml {
     /// "text" (HTML parts shown as text) or "sanitised" (shown as HTML through a
-    /// whitelist, never with images).
+    /// whitelist, never with images) [default: "text"].
     html_parts: Option<String>,
+}
+
+// ---------------------------------------------------------------- queues
+
+/// The queue of `support@` and of every ticket with no queue recorded.
+pub const SUPPORT: &str = "support";
+
+/// The directory, under the store, that the Exim router looks queue addresses up in.
+pub const DIR: &str = "queues";
+
+/// One `[[queues]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    /// The queue's name, shown by `list` and used by `move` and `list --queue`.
+    name: String,
+    /// Local part of the queue's address (`sales` gives `sales@DOMAIN`); for the
+    /// queue named `support` it is the `support` key.
+    address: Option<String>,
+    /// Who gets the queue's notices and may close its tickets by mail [default: `admins`].
+    admins: Option<Vec<String>>,
+    /// The queue's own templates; a file missing here comes from the global
+    /// `templates_dir`, then the built-in text.
+    templates_dir: Option<PathBuf>,
+    /// false: new tickets of this queue get no acknowledgement.
+    ack: Option<bool>,
+}
+
+/// A resolved queue.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub name: String,
+    /// The local part, lowercased.
+    pub address: String,
+    /// `None`: the global admins.
+    pub admins: Option<Vec<String>>,
+    pub templates_dir: Option<PathBuf>,
+    pub ack: bool,
+    /// The queue's templates, read by `Config::load` (layered over the global ones).
+    pub templates: crate::template::Templates,
+}
+
+fn queue_word(key: &str, v: &str) -> Result<(), String> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && !v.starts_with('.')
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "queues: {key} = {v:?}: use letters, digits, '-', '_' and '.' (not first), at most 64"
+        ))
+    }
+}
+
+/// Resolves the `[[queues]]` entries: the `support` queue first (declared or not),
+/// then the others in file order. Names and addresses must be unique, and an address
+/// must not be one of mailtix's other local parts.
+fn resolve_queues(
+    raw: Vec<RawQueue>,
+    support: &str,
+    ticket_prefix: &str,
+    base: &Path,
+) -> Result<Vec<Queue>, String> {
+    let mut out = vec![Queue {
+        name: SUPPORT.into(),
+        address: support.into(),
+        admins: None,
+        templates_dir: None,
+        ack: true,
+        templates: Default::default(),
+    }];
+    let mut support_declared = false;
+    for q in raw {
+        let name = q.name.trim().to_ascii_lowercase();
+        queue_word("name", &name)?;
+        let admins = match q.admins {
+            Some(list) => {
+                let list: Vec<String> = list
+                    .into_iter()
+                    .map(|a| a.trim().to_ascii_lowercase())
+                    .collect();
+                for a in &list {
+                    if !a.contains('@') || a.chars().any(|c| c.is_whitespace() || c == '<') {
+                        return Err(format!(
+                            "queues: {name}: admins: {a:?} is not a bare address like me@example.org"
+                        ));
+                    }
+                }
+                Some(list)
+            }
+            None => None,
+        };
+        let templates_dir = q
+            .templates_dir
+            .map(|p| if p.is_absolute() { p } else { base.join(p) });
+        let ack = q.ack.unwrap_or(true);
+        if name == SUPPORT {
+            if let Some(a) = q.address.as_deref()
+                && !a.eq_ignore_ascii_case(support)
+            {
+                return Err(format!(
+                    "queues: the support queue's address is the `support` key ({support:?}), not {a:?}"
+                ));
+            }
+            if support_declared {
+                return Err("queues: the support queue is declared twice".into());
+            }
+            support_declared = true;
+            out[0].admins = admins;
+            out[0].templates_dir = templates_dir;
+            out[0].ack = ack;
+            continue;
+        }
+        let address = q
+            .address
+            .ok_or_else(|| {
+                format!("queues: {name}: address is missing (a local part such as \"{name}\")")
+            })?
+            .trim()
+            .to_ascii_lowercase();
+        queue_word("address", &address)?;
+        if address.starts_with(ticket_prefix) {
+            return Err(format!(
+                "queues: {name}: address {address:?} starts with ticket_prefix {ticket_prefix:?}"
+            ));
+        }
+        if address.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("queues: {name}: address {address:?} is a number"));
+        }
+        if let Some(o) = out.iter().find(|o| o.name == name) {
+            return Err(format!("queues: the name {:?} is used twice", o.name));
+        }
+        if let Some(o) = out.iter().find(|o| o.address == address) {
+            return Err(format!(
+                "queues: {name}: address {address:?} is already queue {}'s",
+                o.name
+            ));
+        }
+        out.push(Queue {
+            name,
+            address,
+            admins,
+            templates_dir,
+            ack,
+            templates: Default::default(),
+        });
+    }
+    Ok(out)
 }
 
 /// What recorded bounces do (`[bounces] mode`).
@@ -84,17 +241,19 @@ pub enum BounceMode {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBounces {
+    /// [default: `enforce`]
     mode: Option<BounceMode>,
-    /// Hard bounces after which an address gets no more acknowledgements.
+    /// Hard bounces after which an address gets no more acknowledgements [default: 1].
     hard_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAcks {
-    /// Most acknowledgements one address gets in an hour (`+tags` count as one).
+    /// Most acknowledgements one address gets in an hour (`+tags` count as one)
+    /// [default: 5].
     per_sender_per_hour: Option<u32>,
-    /// Most acknowledgements the store sends in one clock hour, to anyone.
+    /// Most acknowledgements the store sends in one clock hour, to anyone [default: 100].
     total_per_hour: Option<u32>,
 }
 
@@ -107,7 +266,7 @@ struct RawHook {
     command: String,
     /// Only outside this local-time window, "HH:MM-HH:MM".
     outside: Option<String>,
-    /// Seconds before the hook is killed.
+    /// Seconds before the hook is killed [default: 10, 1 to 300].
     timeout: Option<u64>,
 }
 
@@ -187,13 +346,11 @@ pub enum Transport {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub store: PathBuf,
-    pub domain: String,
+    /// Our domain and the shapes of our local parts: all that tells our mail from
+    /// anyone else's (address.rs and route.rs need nothing more).
+    pub addresses: Addresses,
     /// Lowercased admin addresses.
     pub admins: Vec<String>,
-    pub support: String,
-    pub ticket_prefix: String,
-    pub close_suffix: String,
-    pub subject_tag: String,
     pub lock_timeout_secs: u64,
     pub stale_lock_secs: u64,
     pub max_message_size: u64,
@@ -221,7 +378,7 @@ pub struct Config {
     /// The templates read from `templates_dir` by `load` (or a queue's, once scoped).
     pub templates: crate::template::Templates,
     /// Every queue, `support` first.
-    pub queues: Vec<crate::queue::Queue>,
+    pub queues: Vec<Queue>,
     /// The queue this config is scoped to (`queue::scoped`): `support` unless scoped.
     pub queue: String,
     /// false: the scoped queue sends no acknowledgements.
@@ -323,21 +480,24 @@ impl Config {
         }
         let cfg = Config {
             store,
-            domain: domain.to_ascii_lowercase(),
+            addresses: Addresses {
+                domain: domain.to_ascii_lowercase(),
+                support: raw
+                    .support
+                    .unwrap_or_else(|| "support".into())
+                    .to_ascii_lowercase(),
+                queues: Vec::new(),
+                ticket_prefix: raw
+                    .ticket_prefix
+                    .unwrap_or_else(|| "ticket-".into())
+                    .to_ascii_lowercase(),
+                close_suffix: raw
+                    .close_suffix
+                    .unwrap_or_else(|| "-close".into())
+                    .to_ascii_lowercase(),
+                subject_tag: raw.subject_tag.unwrap_or_else(|| "issue".into()),
+            },
             admins,
-            support: raw
-                .support
-                .unwrap_or_else(|| "support".into())
-                .to_ascii_lowercase(),
-            ticket_prefix: raw
-                .ticket_prefix
-                .unwrap_or_else(|| "ticket-".into())
-                .to_ascii_lowercase(),
-            close_suffix: raw
-                .close_suffix
-                .unwrap_or_else(|| "-close".into())
-                .to_ascii_lowercase(),
-            subject_tag: raw.subject_tag.unwrap_or_else(|| "issue".into()),
             lock_timeout_secs: raw.lock_timeout.unwrap_or(20),
             stale_lock_secs: raw.stale_lock.unwrap_or(300),
             max_message_size: raw.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
@@ -374,23 +534,30 @@ impl Config {
             templates_dir: raw.templates_dir.map(resolve),
             templates: Default::default(),
             queues: Vec::new(),
-            queue: crate::queue::SUPPORT.into(),
+            queue: SUPPORT.into(),
             queue_ack: true,
         };
-        check_word("support", &cfg.support)?;
-        check_word("ticket_prefix", &cfg.ticket_prefix)?;
-        check_word("subject_tag", &cfg.subject_tag)?;
-        if cfg.close_suffix.is_empty() {
+        let a = &cfg.addresses;
+        check_word("support", &a.support)?;
+        check_word("ticket_prefix", &a.ticket_prefix)?;
+        check_word("subject_tag", &a.subject_tag)?;
+        if a.close_suffix.is_empty() {
             return Err("close_suffix must not be empty".into());
         }
-        check_word("close_suffix", &cfg.close_suffix)?;
+        check_word("close_suffix", &a.close_suffix)?;
         let mut cfg = cfg;
-        cfg.queues = crate::queue::resolve(
+        cfg.queues = resolve_queues(
             raw.queues.unwrap_or_default(),
-            &cfg.support,
-            &cfg.ticket_prefix,
+            &cfg.addresses.support,
+            &cfg.addresses.ticket_prefix,
             base,
         )?;
+        cfg.addresses.queues = cfg
+            .queues
+            .iter()
+            .skip(1)
+            .map(|q| q.address.clone())
+            .collect();
         if cfg.hook_time_limit_secs == 0 || cfg.hook_time_limit_secs > MAX_HOOK_TIME_LIMIT {
             return Err(format!(
                 "hook_time_limit must be between 1 and {MAX_HOOK_TIME_LIMIT} seconds"
@@ -418,7 +585,7 @@ impl Config {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
         let dir_meta = std::fs::metadata(dir.unwrap_or(Path::new(".")))
             .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-        unsafe_config(&meta, &dir_meta, effective_uid())
+        unsafe_config(&meta, &dir_meta, euid())
             .map_err(|why| format!("refusing config {}: {why}", path.display()))?;
         let mut text = String::new();
         file.read_to_string(&mut text)
@@ -452,60 +619,13 @@ impl Config {
 
     /// `ticket-N@DOMAIN`.
     pub fn ticket_address(&self, id: u32) -> String {
-        format!("{}{id}@{}", self.ticket_prefix, self.domain)
+        self.addresses.ticket_address(id)
     }
 
     /// `support@DOMAIN`.
     pub fn support_address(&self) -> String {
-        format!("{}@{}", self.support, self.domain)
+        self.addresses.support_address()
     }
-}
-
-/// The effective uid, for the trust checks of the config and the template files.
-pub(crate) fn euid() -> u32 {
-    effective_uid()
-}
-
-#[allow(unsafe_code)]
-fn effective_uid() -> u32 {
-    // SAFETY: geteuid(2) cannot fail and touches no memory.
-    unsafe { libc::geteuid() }
-}
-
-/// Why a config file (and the directory holding it) cannot be trusted, if it cannot.
-/// A group-writable file is refused as well: the group is rarely the mail user alone.
-/// A directory that anyone may write without the sticky bit lets anyone replace the file.
-pub(crate) fn unsafe_config(
-    file: &std::fs::Metadata,
-    dir: &std::fs::Metadata,
-    euid: u32,
-) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let mode = file.mode();
-    if mode & 0o002 != 0 {
-        return Err(format!(
-            "it is world-writable (mode {:o}; chmod o-w it)",
-            mode & 0o7777
-        ));
-    }
-    if mode & 0o020 != 0 {
-        return Err(format!(
-            "it is group-writable (mode {:o}; chmod g-w it)",
-            mode & 0o7777
-        ));
-    }
-    if file.uid() != 0 && file.uid() != euid {
-        return Err(format!(
-            "it is owned by uid {}, not by root or by uid {euid} who runs mailtix",
-            file.uid()
-        ));
-    }
-    if dir.mode() & 0o002 != 0 && dir.mode() & 0o1000 == 0 {
-        return Err(
-            "its directory is world-writable without the sticky bit (anyone can replace it)".into(),
-        );
-    }
-    Ok(())
 }
 
 fn check_word(key: &str, value: &str) -> Result<(), String> {
@@ -534,7 +654,7 @@ mod tests {
     fn empty_config_gives_defaults() {
         let c = Config::parse("", Path::new("/etc/mailtix"), None).unwrap();
         assert_eq!(c.store, PathBuf::from("/etc/mailtix/tickets"));
-        assert_eq!(c.domain, "localhost");
+        assert_eq!(c.addresses.domain, "localhost");
         assert_eq!(
             c.transport,
             Transport::Sendmail("/usr/sbin/sendmail".into())
@@ -651,7 +771,7 @@ mod tests {
     fn the_example_config_parses() {
         let text = include_str!("../examples/config.toml");
         let c = Config::parse(text, Path::new("/etc/mailtix"), None).unwrap();
-        assert_eq!(c.domain, "example.org");
+        assert_eq!(c.addresses.domain, "example.org");
         assert!(!c.admins.is_empty());
     }
 }

@@ -173,8 +173,8 @@ pub fn deliver(
             ));
         }
     }
-    let route = route::route(cfg, &target, &msg, cx.store)?;
-    let dangling = route::dangling_tag(cfg, &target, &msg, cx.store);
+    let route = route::route(&cfg.addresses, &target, &msg, cx.store)?;
+    let dangling = route::dangling_tag(&cfg.addresses, &target, &msg, cx.store);
     // From here on the config is the ticket's queue's: its admins, templates, acks.
     let queue_name = match &route {
         Route::New => crate::queue::of_recipient(cfg, &rcpt),
@@ -192,7 +192,7 @@ pub fn deliver(
     };
     let cfg = cx.cfg;
     // A new ticket records its queue in its trace block; support's is the default.
-    let queue_trace = (queue_name != crate::queue::SUPPORT).then(|| queue_name.clone());
+    let queue_trace = (queue_name != crate::config::SUPPORT).then(|| queue_name.clone());
     let mut trace = trace;
     if route == Route::New {
         trace.queue = queue_trace.clone();
@@ -490,7 +490,7 @@ fn after_commit(cx: &Context<'_>, f: &Facts<'_>, committed: Committed) -> Outcom
                 Route::Append { why, .. } => Some(*why),
                 _ => None,
             },
-            dangling_tag: f.dangling.map(|n| (cfg.subject_tag.as_str(), n)),
+            dangling_tag: f.dangling.map(|n| (cfg.addresses.subject_tag.as_str(), n)),
             reused_in: f.reused_id.first().copied(),
             notify_on_close: cfg.notify_on_close,
             ack: ack.as_ref(),

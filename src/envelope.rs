@@ -53,14 +53,14 @@ pub(crate) fn recipient(
             _ => None,
         });
     if let Some(r) = given {
-        return match address::target_accepted(cfg, &r) {
+        return match address::target_accepted(&cfg.addresses, &r) {
             Some(t) => Ok((r, t)),
             None => Err(DeliverError::NotOurs(crate::headers::clean(&r))),
         };
     }
     msg.recipient_candidates
         .iter()
-        .find_map(|a| address::target(cfg, a).map(|t| (a.clone(), t)))
+        .find_map(|a| address::target(&cfg.addresses, a).map(|t| (a.clone(), t)))
         .ok_or_else(|| {
             DeliverError::NotOurs(
                 "the message (no --recipient, no $RECIPIENT, and no header names one of our addresses)"

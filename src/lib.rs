@@ -32,7 +32,10 @@
 //!                by close and reopen)
 //!   mailer.rs    sendmail / smtp / file outbox                            the only sender
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
-//! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc (anyhow)
+//! config.rs   the TOML config, with the queues it declares; trust.rs says whether a
+//!             config or template file may be believed
+//! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc, move,
+//!             template preview (anyhow)
 //! summary.rs  list summaries and check's problems                         pure
 //! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
 //! term.rs     the one filter between admin output and the terminal        pure
@@ -43,6 +46,9 @@
 //! ops.rs      man pages, completions and ticket ids for the package; selftest,
 //!             check --nagios and metrics, which only read the live store
 //! ```
+//! No module imports another in a cycle: the pure modules at the top of this map
+//! import only ones below them in it, or none.
+//!
 //! A route is decided in [`route::route`]; what is sent for it in [`plan::plan`]. Each
 //! file of `STORE/.mailtix/` is listed, with the module that writes and reads it, in
 //! [`store`]'s documentation; all of it but `secret` and `format` can be rebuilt or lost.
@@ -92,6 +98,7 @@ pub mod template;
 pub mod term;
 pub mod thread;
 mod token;
+mod trust;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -350,9 +357,9 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Ids(a) => ops::ids(&admin.store, a, stdout),
         AdminCommand::Selftest(a) => ops::selftest(&cfg, a, now, stdout),
         AdminCommand::Metrics(a) => ops::metrics(&cfg, &admin.store, a, now, stdout),
-        AdminCommand::Move(a) => queue::move_ticket(&admin, a.id, &a.queue, stdout),
+        AdminCommand::Move(a) => admin::move_ticket(&admin, a.id, &a.queue, stdout),
         AdminCommand::Template(cli::TemplateCommand::Preview(a)) => {
-            template::preview(&admin, &a.name, a.id, stdout)
+            admin::template_preview(&admin, &a.name, a.id, stdout)
         }
         AdminCommand::Html(a) => html::build(&cfg, &admin.store, a, &cwd, stdout),
     };

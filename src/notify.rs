@@ -60,7 +60,7 @@ pub struct Ids {
 
 /// Our Message-ID for a mail about ticket `id` ([`crate::headers::own_message_id`]).
 pub fn message_id(cfg: &Config, id: u32, kind: &str, ids: &Ids) -> String {
-    crate::headers::own_message_id(&cfg.domain, id, kind, &ids.unique, &ids.secret)
+    crate::headers::own_message_id(&cfg.addresses.domain, id, kind, &ids.unique, &ids.secret)
 }
 
 /// The longest Subject (in characters) copied from incoming mail into mail we send.
@@ -140,7 +140,7 @@ fn base64(data: &[u8]) -> String {
 /// Subject `[issueN] original`, unless the original already carries the tag.
 pub fn tagged_subject(cfg: &Config, id: u32, subject: &str) -> String {
     let subject = quoted_subject(subject);
-    let tag = format!("[{}{id}]", cfg.subject_tag);
+    let tag = format!("[{}{id}]", cfg.addresses.subject_tag);
     if subject
         .to_ascii_lowercase()
         .contains(&tag.to_ascii_lowercase())
@@ -221,7 +221,7 @@ impl<'a> Common<'a> {
             .message_id(Some(format!("<{}>", self.message_id)))
             .raw_header(header("Auto-Submitted", auto))
             .raw_header(header("X-Auto-Response-Suppress", "All"))
-            .raw_header(header(crate::headers::LOOP, &self.cfg.domain));
+            .raw_header(header(crate::headers::LOOP, &self.cfg.addresses.domain));
         if let Some(mid) = self.in_reply_to.message_id.as_deref().and_then(safe_id) {
             let mut refs: Vec<String> = self
                 .in_reply_to
@@ -327,7 +327,7 @@ fn template_body(
             "subject" if subject.is_empty() => "(none)".into(),
             "subject" => subject.clone(),
             "requester" => clean(requester),
-            "tag" => format!("[{}{id}]", cfg.subject_tag),
+            "tag" => format!("[{}{id}]", cfg.addresses.subject_tag),
             // The built-in notice names the queue only where there are several.
             "queue" if !from_file && !crate::queue::several(cfg) => String::new(),
             "queue" => cfg.queue.clone(),
@@ -452,14 +452,14 @@ pub fn note_in_queue(
 ) -> Vec<u8> {
     let msg = format!(
         "From: mailtix <mailtix@{domain}>\nTo: {to}\nDate: {date}\nSubject: [{tag}{id}] {event}\nMessage-ID: <{mid}>\nAuto-Submitted: auto-generated\n\n{text}\n",
-        mid = crate::headers::note_message_id(&cfg.domain, id, unique),
-        domain = cfg.domain,
+        mid = crate::headers::note_message_id(&cfg.addresses.domain, id, unique),
+        domain = cfg.addresses.domain,
         to = cfg.ticket_address(id),
         date = now.to_rfc2822(),
-        tag = cfg.subject_tag,
+        tag = cfg.addresses.subject_tag,
         text = clean_multiline(text),
     );
-    let from = format!("mailtix@{}", cfg.domain);
+    let from = format!("mailtix@{}", cfg.addresses.domain);
     let trace = crate::headers::Trace {
         event: Some(event.to_string()),
         queue: queue.map(str::to_string),
@@ -559,7 +559,7 @@ pub fn relay(
         )))
         .date(now.into())
         .message_id(Some(format!("<{mid}>")))
-        .raw_header(header(crate::headers::LOOP, &cfg.domain));
+        .raw_header(header(crate::headers::LOOP, &cfg.addresses.domain));
     if let Some(irt) = admin_mail.in_reply_to.iter().find_map(|i| safe_id(i)) {
         b = b.in_reply_to(format!("<{irt}>"));
     }

@@ -523,7 +523,7 @@ pub fn selftest(
         true,
         format!(
             "config {source} loads (domain {}, store {})",
-            cfg.domain,
+            cfg.addresses.domain,
             cfg.store.display()
         ),
     )?;
@@ -567,7 +567,7 @@ fn selftest_in(
     let store = tmp.join("store");
     let outbox = tmp.join("outbox");
     table.insert("store".into(), store.display().to_string().into());
-    table.insert("domain".into(), cfg.domain.clone().into());
+    table.insert("domain".into(), cfg.addresses.domain.clone().into());
     table.remove("hooks");
     // Template directories as the live config resolves them (it may name them
     // relative to its own directory, which the temporary config is not in).
@@ -721,7 +721,7 @@ fn selftest_in(
             )?;
             // Each queue address, through STORE/queues/ of the live store.
             for q in cfg.queues.iter().skip(1) {
-                let addr = format!("{}@{}", q.address, cfg.domain);
+                let addr = format!("{}@{}", q.address, cfg.addresses.domain);
                 let (ok, text) = bt(&addr);
                 step(
                     out,

@@ -244,7 +244,7 @@ pub(crate) fn relay_admin_reply(
     let Some((to, _)) = requester(cx, id) else {
         return Some(Relay::Refused("the ticket's requester is unknown".into()));
     };
-    if cfg.is_admin(&to.addr) || address::target(cfg, &to.addr).is_some() {
+    if cfg.is_admin(&to.addr) || address::target(&cfg.addresses, &to.addr).is_some() {
         return None;
     }
     let included = f
@@ -284,7 +284,7 @@ pub(crate) fn send_close_notice(cx: &Context<'_>, id: u32) -> String {
     let Some((to, first)) = requester(cx, id) else {
         return "no close notice: the requester is unknown".into();
     };
-    if address::in_domain(cx.cfg, &to.addr) {
+    if address::in_domain(&cx.cfg.addresses, &to.addr) {
         return format!("no close notice: {} is in our own domain", to.addr);
     }
     if let Some(why) = bounce_block(cx, &to.addr) {
@@ -305,18 +305,24 @@ pub(crate) fn send_close_notice(cx: &Context<'_>, id: u32) -> String {
 /// The close address the admin should use for ticket `id`.
 pub(crate) fn close_address(cx: &Context<'_>, id: u32) -> String {
     let cfg = cx.cfg;
-    let base = format!("{}{id}{}", cfg.ticket_prefix, cfg.close_suffix);
+    let base = format!(
+        "{}{id}{}",
+        cfg.addresses.ticket_prefix, cfg.addresses.close_suffix
+    );
     if cfg.close_token {
         match cx.store.secret() {
             Ok(s) => format!(
                 "{base}-{}@{}",
                 crate::token::close_token(&s, id),
-                cfg.domain
+                cfg.addresses.domain
             ),
-            Err(_) => format!("{base}-TOKEN@{} (the secret is unreadable)", cfg.domain),
+            Err(_) => format!(
+                "{base}-TOKEN@{} (the secret is unreadable)",
+                cfg.addresses.domain
+            ),
         }
     } else {
-        format!("{base}@{}", cfg.domain)
+        format!("{base}@{}", cfg.addresses.domain)
     }
 }
 

@@ -60,7 +60,7 @@ pub fn automatic(sender: &Sender, msg: &Inbound) -> Option<String> {
 pub fn from_ourselves(cfg: &Config, msg: &Inbound) -> bool {
     msg.from
         .as_ref()
-        .is_some_and(|m| address::target(cfg, &m.addr).is_some())
+        .is_some_and(|m| address::target(&cfg.addresses, &m.addr).is_some())
 }
 
 /// Where the acknowledgement of a new ticket goes, or why none goes out.
@@ -80,7 +80,7 @@ pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mai
         return Err(format!("{:?} is not an address", to.addr));
     }
     for a in sender.address().into_iter().chain([to.addr.as_str()]) {
-        if address::in_domain(cfg, a) {
+        if address::in_domain(&cfg.addresses, a) {
             return Err(format!("{a} is in our own domain"));
         }
     }
@@ -91,10 +91,10 @@ pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mai
 pub fn bounce_address(cfg: &Config, secret: &[u8], id: u32) -> String {
     format!(
         "{}{id}{}{}@{}",
-        cfg.ticket_prefix,
+        cfg.addresses.ticket_prefix,
         crate::address::BOUNCE_WORD,
         token::token(secret, "bounce", id),
-        cfg.domain
+        cfg.addresses.domain
     )
 }
 
@@ -103,10 +103,10 @@ pub fn bounce_address(cfg: &Config, secret: &[u8], id: u32) -> String {
 pub fn reply_address(cfg: &Config, secret: &[u8], id: u32) -> String {
     format!(
         "{}{id}{}{}@{}",
-        cfg.ticket_prefix,
+        cfg.addresses.ticket_prefix,
         crate::address::REPLY_WORD,
         token::token(secret, "reply", id),
-        cfg.domain
+        cfg.addresses.domain
     )
 }
 
@@ -306,7 +306,7 @@ mod tests {
             .strip_suffix("@example.org")
             .unwrap();
         assert_eq!(
-            crate::address::target(&c, &a),
+            crate::address::target(&c.addresses, &a),
             Some(crate::address::Target::Reply(7, t.into()))
         );
         assert!(reply_token_matches(b"key", 7, t));

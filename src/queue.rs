@@ -17,158 +17,8 @@
 //! A queue removed from the config is refused by `deliver` (67) and loses its file
 //! in the same run, so the next RCPT gets a 550.
 
-use crate::config::Config;
-use serde::Deserialize;
-use std::path::{Path, PathBuf};
-
-/// The queue of `support@` and of every ticket with no queue recorded.
-pub const SUPPORT: &str = "support";
-
-/// The directory, under the store, that the Exim router looks queue addresses up in.
-pub const DIR: &str = "queues";
-
-/// One `[[queues]]` entry as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawQueue {
-    /// The queue's name, shown by `list` and used by `move` and `list --queue`.
-    name: String,
-    /// Local part of the queue's address (`sales` gives `sales@DOMAIN`); for the
-    /// queue named `support` it is the `support` key.
-    address: Option<String>,
-    /// Who gets the queue's notices and may close its tickets by mail [default: `admins`].
-    admins: Option<Vec<String>>,
-    /// The queue's own templates; a file missing here comes from the global
-    /// `templates_dir`, then the built-in text.
-    templates_dir: Option<PathBuf>,
-    /// false: new tickets of this queue get no acknowledgement.
-    ack: Option<bool>,
-}
-
-/// A resolved queue.
-#[derive(Debug, Clone)]
-pub struct Queue {
-    pub name: String,
-    /// The local part, lowercased.
-    pub address: String,
-    /// `None`: the global admins.
-    pub admins: Option<Vec<String>>,
-    pub templates_dir: Option<PathBuf>,
-    pub ack: bool,
-    /// The queue's templates, read by `Config::load` (layered over the global ones).
-    pub templates: crate::template::Templates,
-}
-
-fn word(key: &str, v: &str) -> Result<(), String> {
-    let ok = !v.is_empty()
-        && v.len() <= 64
-        && !v.starts_with('.')
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "queues: {key} = {v:?}: use letters, digits, '-', '_' and '.' (not first), at most 64"
-        ))
-    }
-}
-
-/// Resolves the `[[queues]]` entries: the `support` queue first (declared or not),
-/// then the others in file order. Names and addresses must be unique, and an address
-/// must not be one of mailtix's other local parts.
-pub(crate) fn resolve(
-    raw: Vec<RawQueue>,
-    support: &str,
-    ticket_prefix: &str,
-    base: &Path,
-) -> Result<Vec<Queue>, String> {
-    let mut out = vec![Queue {
-        name: SUPPORT.into(),
-        address: support.into(),
-        admins: None,
-        templates_dir: None,
-        ack: true,
-        templates: Default::default(),
-    }];
-    let mut support_declared = false;
-    for q in raw {
-        let name = q.name.trim().to_ascii_lowercase();
-        word("name", &name)?;
-        let admins = match q.admins {
-            Some(list) => {
-                let list: Vec<String> = list
-                    .into_iter()
-                    .map(|a| a.trim().to_ascii_lowercase())
-                    .collect();
-                for a in &list {
-                    if !a.contains('@') || a.chars().any(|c| c.is_whitespace() || c == '<') {
-                        return Err(format!(
-                            "queues: {name}: admins: {a:?} is not a bare address like me@example.org"
-                        ));
-                    }
-                }
-                Some(list)
-            }
-            None => None,
-        };
-        let templates_dir = q
-            .templates_dir
-            .map(|p| if p.is_absolute() { p } else { base.join(p) });
-        let ack = q.ack.unwrap_or(true);
-        if name == SUPPORT {
-            if let Some(a) = q.address.as_deref()
-                && !a.eq_ignore_ascii_case(support)
-            {
-                return Err(format!(
-                    "queues: the support queue's address is the `support` key ({support:?}), not {a:?}"
-                ));
-            }
-            if support_declared {
-                return Err("queues: the support queue is declared twice".into());
-            }
-            support_declared = true;
-            out[0].admins = admins;
-            out[0].templates_dir = templates_dir;
-            out[0].ack = ack;
-            continue;
-        }
-        let address = q
-            .address
-            .ok_or_else(|| {
-                format!("queues: {name}: address is missing (a local part such as \"{name}\")")
-            })?
-            .trim()
-            .to_ascii_lowercase();
-        word("address", &address)?;
-        if address.starts_with(ticket_prefix) {
-            return Err(format!(
-                "queues: {name}: address {address:?} starts with ticket_prefix {ticket_prefix:?}"
-            ));
-        }
-        if address.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("queues: {name}: address {address:?} is a number"));
-        }
-        if let Some(o) = out.iter().find(|o| o.name == name) {
-            return Err(format!("queues: the name {:?} is used twice", o.name));
-        }
-        if let Some(o) = out.iter().find(|o| o.address == address) {
-            return Err(format!(
-                "queues: {name}: address {address:?} is already queue {}'s",
-                o.name
-            ));
-        }
-        out.push(Queue {
-            name,
-            address,
-            admins,
-            templates_dir,
-            ack,
-            templates: Default::default(),
-        });
-    }
-    Ok(out)
-}
+use crate::config::{Config, DIR, Queue, SUPPORT};
+use std::path::Path;
 
 /// True when the config has queues besides `support`.
 pub fn several(cfg: &Config) -> bool {
@@ -199,7 +49,7 @@ pub fn is_queue_address(cfg: &Config, local: &str) -> bool {
 /// The queue a new ticket opened by mail to `rcpt` belongs to.
 pub fn of_recipient(cfg: &Config, rcpt: &str) -> String {
     crate::address::split(rcpt)
-        .filter(|(_, d)| *d == cfg.domain)
+        .filter(|(_, d)| *d == cfg.addresses.domain)
         .and_then(|(l, _)| cfg.queues.iter().skip(1).find(|q| q.address == l))
         .map_or_else(|| SUPPORT.to_string(), |q| q.name.clone())
 }
@@ -228,7 +78,7 @@ pub fn of_ticket_bytes(data: &[u8]) -> String {
 }
 
 /// The queue of a ticket's first message: its trace block, just after the first line.
-fn of_first_entry(head: &[u8]) -> String {
+pub(crate) fn of_first_entry(head: &[u8]) -> String {
     memchr::memchr(b'\n', head)
         .and_then(|nl| crate::headers::Trace::parse(&head[nl + 1..]).queue)
         .unwrap_or_else(|| SUPPORT.into())
@@ -364,7 +214,7 @@ pub fn sync(cfg: &Config) -> std::io::Result<Vec<String>> {
             match std::fs::remove_file(&p) {
                 Ok(()) => changes.push(format!(
                     "{name}@{} is no longer a queue address",
-                    cfg.domain
+                    cfg.addresses.domain
                 )),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(std::io::Error::other(format!("{}: {e}", p.display()))),
@@ -388,7 +238,7 @@ pub fn sync(cfg: &Config) -> std::io::Result<Vec<String>> {
                 f.write_all(format!("{name}\n").as_bytes())?;
                 changes.push(format!(
                     "{address}@{} opens tickets in queue {name}",
-                    cfg.domain
+                    cfg.addresses.domain
                 ));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -482,69 +332,6 @@ pub fn check(
             )?;
         }
     }
-    Ok(())
-}
-
-/// `mailtix move N QUEUE`: a note in the ticket, whose trace block names the new
-/// queue. Moving a ticket to the queue it is in changes nothing.
-pub fn move_ticket(
-    admin: &crate::admin::Admin<'_>,
-    id: u32,
-    name: &str,
-    out: &mut dyn std::io::Write,
-) -> anyhow::Result<()> {
-    use anyhow::{anyhow, bail};
-    let cfg = admin.cfg;
-    let name = name.trim().to_ascii_lowercase();
-    if find(cfg, &name).is_none() {
-        bail!(
-            "no queue named {name:?} (the queues are {})",
-            cfg.queues
-                .iter()
-                .map(|q| q.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let store = &admin.store;
-    if store.root().exists() {
-        store.check_safe()?;
-    }
-    let policy = crate::store::LockPolicy {
-        timeout: std::time::Duration::from_secs(cfg.lock_timeout_secs),
-        stale: std::time::Duration::from_secs(cfg.stale_lock_secs),
-    };
-    let mut l = store
-        .lock(id, policy)?
-        .ok_or_else(|| anyhow!("no such ticket {id} (see `mailtix list --all`)"))?;
-    let data = store.read(id, l.state())?;
-    let from = of_ticket_bytes(&data);
-    if from == name {
-        writeln!(out, "ticket {id} is already in queue {name}")?;
-        return Ok(());
-    }
-    let text = format!(
-        "Ticket {id} moved from queue {from} to queue {name} by {} from the command line.",
-        admin.user
-    );
-    let note = crate::notify::note_in_queue(
-        cfg,
-        id,
-        "moved",
-        &text,
-        admin.now,
-        &format!("{}.{}", admin.now.timestamp_micros(), std::process::id()),
-        Some(&name),
-    );
-    l.append(&note, "")
-        .map_err(|e| anyhow!("recording the move in ticket {id}: {e}"))?;
-    // Under the ticket's lock, after the note: a crash in between leaves the note,
-    // which `reindex` reads back into the record.
-    let first = of_first_entry(&data);
-    store
-        .set_moved(id, (name != first).then_some(name.as_str()))
-        .map_err(|e| anyhow!("recording the move of ticket {id}: {e}"))?;
-    writeln!(out, "ticket {id} moved from queue {from} to {name}")?;
     Ok(())
 }
 

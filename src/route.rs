@@ -14,8 +14,8 @@
 //! 5. `support@` otherwise opens a new ticket.
 //! 6. Anything else is not ours (67), and so is a ticket that does not exist.
 
+use crate::address::Addresses;
 use crate::address::{self, Target};
-use crate::config::Config;
 use crate::error::DeliverError;
 use crate::inbound::Inbound;
 
@@ -95,13 +95,13 @@ pub enum Route {
 
 /// N for one of our own Message-IDs whose MAC verifies under `key`
 /// ([`crate::headers::own_message_ticket`]).
-pub fn own_message_ticket(cfg: &Config, key: Option<&[u8]>, message_id: &str) -> Option<u32> {
+pub fn own_message_ticket(cfg: &Addresses, key: Option<&[u8]>, message_id: &str) -> Option<u32> {
     crate::headers::own_message_ticket(&cfg.domain, key?, message_id)
 }
 
 /// Decides where a message goes.
 pub fn route(
-    cfg: &Config,
+    cfg: &Addresses,
     target: &Target,
     msg: &Inbound,
     lookup: &impl Lookup,
@@ -188,7 +188,7 @@ pub fn route(
 /// On `support@`, the `[issueN]` of a Subject whose N names no ticket: routing took it
 /// for plain text, and the acknowledgement says so.
 pub fn dangling_tag(
-    cfg: &Config,
+    cfg: &Addresses,
     target: &Target,
     msg: &Inbound,
     lookup: &impl Lookup,
@@ -264,7 +264,9 @@ mod tests {
 
     #[test]
     fn fifty_thousand_references_cost_one_bounded_batch_lookup() {
-        let cfg = Config::parse("domain = \"example.org\"", Path::new("/"), None).unwrap();
+        let cfg = crate::config::Config::parse("domain = \"example.org\"", Path::new("/"), None)
+            .unwrap()
+            .addresses;
         let refs: Vec<String> = (0..50_000).map(|i| format!("r{i}@x")).collect();
         let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
         for (known, want) in [
@@ -320,7 +322,9 @@ mod tests {
 
     #[test]
     fn routing_table() {
-        let cfg = Config::parse("domain = \"example.org\"", Path::new("/"), None).unwrap();
+        let cfg = crate::config::Config::parse("domain = \"example.org\"", Path::new("/"), None)
+            .unwrap()
+            .addresses;
         let fake = Fake {
             tickets: HashMap::from([(1, State::Open), (2, State::Closed), (3, State::Open)]),
             ids: HashMap::from([

@@ -141,7 +141,7 @@ pub fn summarize(id: u32, state: State, data: &[u8]) -> Result<Summary<'static>,
         .iter()
         .filter_map(|e| crate::headers::Trace::parse(&e.message).queue)
         .next_back()
-        .unwrap_or_else(|| crate::queue::SUPPORT.into());
+        .unwrap_or_else(|| crate::config::SUPPORT.into());
     Ok(Summary {
         id,
         state,

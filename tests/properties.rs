@@ -117,8 +117,8 @@ proptest! {
         let normalised = mbox::normalise(raw.clone());
         // parse and route never panic
         if let Ok(m) = mailtix::inbound::parse(&normalised) {
-            let _ = route::route(&cfg, &Target::Support, &m, &NoStore);
-            let _ = route::route(&cfg, &Target::Ticket(3), &m, &NoStore);
+            let _ = route::route(&cfg.addresses, &Target::Support, &m, &NoStore);
+            let _ = route::route(&cfg.addresses, &Target::Ticket(3), &m, &NoStore);
         }
         let stored = mbox::encode(b"From a@b Sun Nov 22 07:46:08 2026\n", b"", &normalised);
         let back = mbox::read(&stored).unwrap();

@@ -122,7 +122,7 @@ pub fn build(
     let opts = Options {
         public: args.public,
         sanitised_html: cfg.html_sanitised && !args.public,
-        domain: cfg.domain.clone(),
+        domain: cfg.addresses.domain.clone(),
         queues: crate::queue::several(cfg),
     };
     let state = StateDir::open(store, &outdir)?;

@@ -542,7 +542,7 @@ fn row(out: &mut String, s: &Summary<'_>, o: &Options, queue: bool) {
 
 fn table(out: &mut String, rows: &[&Summary<'_>], o: &Options, up: &str) {
     // as `list`: the queue column when there are queues
-    let queue = o.queues || rows.iter().any(|s| s.queue != crate::queue::SUPPORT);
+    let queue = o.queues || rows.iter().any(|s| s.queue != crate::config::SUPPORT);
     out.push_str("<table>\n<thead><tr><th>ID</th><th>STATE</th><th>UPDATED (UTC)</th><th>MSGS</th><th>REQUESTER</th>");
     if queue {
         out.push_str("<th>QUEUE</th>");
