@@ -41,3 +41,4 @@ cargo bench --locked --bench deliver -- --roundup "$PWD/$R/tracker" "$@"
 # /work/bench-data); --quick uses a tiny one in a temp dir.
 cargo build --release --locked
 python3 benches/search.py target/release/mailtix "$@"
+cargo bench --locked --bench html -- "$@"

@@ -124,6 +124,12 @@ pub enum AdminCommand {
     Selftest(SelftestArgs),
     /// Write mailtix.prom into DIR for node_exporter's textfile collector.
     Metrics(MetricsArgs),
+    /// Write a static HTML archive of the tickets into OUTDIR (only what changed).
+    ///
+    /// OUTDIR/index.html lists the open tickets, closed/ the closed ones, feed.atom the
+    /// latest activity; OUTDIR/N/ holds ticket N's page, its mbox and its attachments.
+    /// Files are 0640 and directories 0750: serve it behind HTTP authentication.
+    Html(HtmlArgs),
     /// Move a ticket to another queue, and record the move in it.
     Move(MoveArgs),
     /// Work with the templates of the mail mailtix sends.
@@ -289,6 +295,23 @@ pub struct MetricsArgs {
     /// Exim's main log, where failed and deferred deliveries to mailtix are counted.
     #[arg(long, value_name = "FILE", default_value = "/var/log/exim4/mainlog")]
     pub exim_log: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct HtmlArgs {
+    /// The archive directory (created when missing; must be outside the store).
+    pub outdir: PathBuf,
+    /// Closed tickets too: always the case, accepted so the line reads like `list --all`.
+    #[arg(long)]
+    pub all: bool,
+    /// For a public archive: mask every address as user@…, and leave out the mbox files
+    /// and the attachments.
+    #[arg(long)]
+    pub public: bool,
+    /// Only ticket N changed since the last run (a hook passes "$MAILTIX_TICKET"): only
+    /// it is read, not every ticket. Without a usable state, the whole store is read.
+    #[arg(long, value_name = "N", value_parser = ticket_id)]
+    pub ticket: Option<u32>,
 }
 
 #[derive(Debug, Args)]

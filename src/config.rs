@@ -64,6 +64,16 @@ struct RawConfig {
     templates_dir: Option<PathBuf>,
     /// More intake addresses, each a queue (see queue.rs) [default: only `support`].
     queues: Option<Vec<RawQueue>>,
+    /// The static HTML archive (`mailtix html`).
+    html: Option<RawHtml>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHtml {
+    /// "text" (HTML parts shown as text) or "sanitised" (shown as HTML through a
+    /// whitelist, never with images) [default: "text"].
+    html_parts: Option<String>,
 }
 
 // ---------------------------------------------------------------- queues
@@ -359,6 +369,8 @@ pub struct Config {
     /// Seconds all the hooks of one delivery may take together (each hook's own
     /// timeout is clipped to what is left).
     pub hook_time_limit_secs: u64,
+    /// `[html] html_parts = "sanitised"`: the archive shows HTML parts sanitised.
+    pub html_sanitised: bool,
     /// Where the config came from, for `check` and messages.
     pub source: Option<PathBuf>,
     /// `templates_dir`, resolved.
@@ -509,6 +521,15 @@ impl Config {
                 .unwrap_or(100),
             hooks,
             hook_time_limit_secs: raw.hook_time_limit.unwrap_or(DEFAULT_HOOK_TIME_LIMIT),
+            html_sanitised: match raw.html.as_ref().and_then(|h| h.html_parts.as_deref()) {
+                None | Some("text") => false,
+                Some("sanitised") => true,
+                Some(other) => {
+                    return Err(format!(
+                        "html: html_parts = {other:?}: expected \"text\" or \"sanitised\""
+                    ));
+                }
+            },
             source: None,
             templates_dir: raw.templates_dir.map(resolve),
             templates: Default::default(),

@@ -44,6 +44,7 @@
 //! template.rs the text of the mail mailtix sends: parse, check, render    pure
 //! queue.rs    several intake addresses; a ticket's queue; STORE/queues/ for Exim
 //! format.rs   the store's format number, `upgrade`, `init`; checked first by every command
+//! html/       `mailtix html`: a static archive, incremental; render.rs is pure
 //! ops.rs      man pages, completions and ticket ids for the package; selftest,
 //!             check --nagios and metrics, which only read the live store
 //! ```
@@ -82,6 +83,7 @@ pub mod error;
 pub mod format;
 pub mod headers;
 pub mod hooks;
+pub mod html;
 pub mod inbound;
 pub mod mailer;
 pub mod mbox;
@@ -364,6 +366,7 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Template(cli::TemplateCommand::Preview(a)) => {
             admin::template_preview(&admin, &a.name, a.id, stdout)
         }
+        AdminCommand::Html(a) => html::build(&cfg, &admin.store, a, &cwd, stdout),
     };
     let flushed = stdout.flush();
     match result.and(flushed.map_err(Into::into)) {

@@ -28,6 +28,21 @@ pub struct Message {
     pub subject: String,
     /// Text, attached messages and attachments, in the order of the MIME tree.
     pub parts: Vec<Part>,
+    /// Every To address, as `Name <addr>`, joined by `, `.
+    #[serde(skip)]
+    pub to: String,
+    /// Every Cc address, as To.
+    #[serde(skip)]
+    pub cc: String,
+    /// The first Message-ID, without its angle brackets; empty when there is none.
+    #[serde(skip)]
+    pub message_id: String,
+    /// The Date field in UTC, else (for an mbox entry) the date of its From_ line.
+    #[serde(skip)]
+    pub date_utc: Option<chrono::DateTime<chrono::Utc>>,
+    /// The HTML source of the text parts that were HTML: (index in `parts`, source).
+    #[serde(skip)]
+    pub html: Vec<(usize, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,6 +63,9 @@ pub struct Attachment {
     /// The decoded text of a `text/*` attachment (`show` lists it; search reads it).
     #[serde(skip)]
     pub text: Option<String>,
+    /// The decoded bytes.
+    #[serde(skip)]
+    pub data: Vec<u8>,
 }
 
 /// Every message of a ticket file, in order.
@@ -66,6 +84,9 @@ pub fn entry_message(e: &mbox::Entry) -> Message {
             .map(|x| x.1)
             .unwrap_or("")
             .to_string();
+    }
+    if m.date_utc.is_none() {
+        m.date_utc = crate::summary::from_line_date(&e.from_line);
     }
     m
 }
@@ -153,32 +174,47 @@ fn message(bytes: &[u8], depth: usize, parts: &mut usize) -> Message {
     let mut block = inbound::known_charsets(head).into_owned();
     block.push(b'\n');
     let parsed = inbound::parser().parse_headers(&block[..]);
-    let (from, date, subject) = parsed
-        .as_ref()
-        .map(|m| {
-            let from = inbound::from(m)
-                .and_then(|a| a.first())
-                .map(
-                    |a| match (a.name(), a.address().map(inbound::obs_address)) {
-                        (Some(n), Some(ad)) => format!("{n} <{ad}>"),
-                        (None, Some(ad)) => ad,
-                        (Some(n), None) => n.to_string(),
-                        (None, None) => String::new(),
-                    },
-                )
-                .unwrap_or_default();
-            let date = inbound::date(m).map(|d| d.to_rfc822()).unwrap_or_default();
-            (from, date, inbound::subject(m).to_string())
-        })
-        .unwrap_or_default();
-    let mut out = Message {
-        from,
-        date,
-        subject,
-        parts: Vec::new(),
-    };
-    entity(bytes, "text/plain", depth, parts, &mut out.parts);
+    let mut out = Message::default();
+    if let Some(m) = parsed.as_ref() {
+        out.from = inbound::from(m)
+            .and_then(|a| a.first())
+            .map(mailbox_text)
+            .unwrap_or_default();
+        let list = |name| {
+            inbound::first(m, name)
+                .and_then(mail_parser::HeaderValue::as_address)
+                .map(|a| a.iter().map(mailbox_text).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        };
+        out.to = list(mail_parser::HeaderName::To);
+        out.cc = list(mail_parser::HeaderName::Cc);
+        out.message_id = inbound::first(m, mail_parser::HeaderName::MessageId)
+            .and_then(|v| match v {
+                mail_parser::HeaderValue::Text(t) => Some(t.to_string()),
+                mail_parser::HeaderValue::TextList(l) => l.first().map(|t| t.to_string()),
+                _ => None,
+            })
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default();
+        let date = inbound::date(m);
+        out.date = date.as_ref().map(|d| d.to_rfc822()).unwrap_or_default();
+        out.date_utc = date.and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0));
+        out.subject = inbound::subject(m).to_string();
+    }
+    let mut html = Vec::new();
+    entity(bytes, "text/plain", depth, parts, &mut out.parts, &mut html);
+    out.html = html;
     out
+}
+
+/// One address as a reader shows it: `Name <addr>`, or whichever of the two there is.
+fn mailbox_text(a: &mail_parser::Addr<'_>) -> String {
+    match (a.name(), a.address().map(inbound::obs_address)) {
+        (Some(n), Some(ad)) => format!("{n} <{ad}>"),
+        (None, Some(ad)) => ad,
+        (Some(n), None) => n.to_string(),
+        (None, None) => String::new(),
+    }
 }
 
 /// Header section and body: the body starts after the first empty line, or (as Python
@@ -457,7 +493,14 @@ fn split_parts<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
 }
 
 /// One MIME entity (header section and body) into `out`.
-fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mut Vec<Part>) {
+fn entity(
+    bytes: &[u8],
+    default: &str,
+    depth: usize,
+    count: &mut usize,
+    out: &mut Vec<Part>,
+    html: &mut Vec<(usize, String)>,
+) {
     *count += 1;
     if *count > MAX_PARTS {
         if *count == MAX_PARTS + 1 {
@@ -488,16 +531,17 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
     let name = param(&dps, "filename")
         .or_else(|| param(&ps, "name"))
         .map(|n| n.trim().to_string());
-    let attachment = |size: usize| {
+    let attachment = |data: Vec<u8>| {
         Part::Attachment(Attachment {
             name: name.clone(),
             content_type: ctype.clone(),
-            size,
+            size: data.len(),
             text: None,
+            data,
         })
     };
     if depth >= MAX_DEPTH && (ctype.starts_with("multipart/") || ctype.starts_with("message/")) {
-        out.push(attachment(body.len()));
+        out.push(attachment(body.to_vec()));
         return;
     }
     if let Some(boundary) = ctype
@@ -525,7 +569,7 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
                 .position(|t| t == "text/plain")
                 .or_else(|| types.iter().position(|t| t == "text/html"))
                 .unwrap_or(children.len() - 1);
-            entity(children[pick], child_default, depth + 1, count, out);
+            entity(children[pick], child_default, depth + 1, count, out, html);
             // the other renderings are listed, so that every part shows somewhere
             for (i, c) in children.iter().enumerate().filter(|(i, _)| *i != pick) {
                 let (head, body) = split_head(c);
@@ -533,16 +577,18 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
                     .into_iter()
                     .find(|(n, _)| n == "content-transfer-encoding")
                     .map(|(_, v)| v);
+                let data = transfer_decode(body, cte.as_deref());
                 out.push(Part::Attachment(Attachment {
                     name: Some("(alternative)".into()),
                     content_type: types[i].clone(),
-                    size: transfer_decode(body, cte.as_deref()).len(),
+                    size: data.len(),
                     text: None,
+                    data,
                 }));
             }
         } else {
             for c in children {
-                entity(c, child_default, depth + 1, count, out);
+                entity(c, child_default, depth + 1, count, out, html);
             }
         }
         return;
@@ -558,26 +604,28 @@ fn entity(bytes: &[u8], default: &str, depth: usize, count: &mut usize, out: &mu
         // a multipart without a boundary is read as text, as Python reads it
         let charset = param(&ps, "charset");
         let text = decode_text(&decoded, charset.as_deref());
-        out.push(Part::Text(if ctype == "text/html" {
-            html_to_text(&text)
+        if ctype == "text/html" {
+            out.push(Part::Text(html_to_text(&text)));
+            html.push((out.len() - 1, text));
         } else {
-            text
-        }));
+            out.push(Part::Text(text));
+        }
     } else if ctype.starts_with("text/") {
         // a text attachment: listed as an attachment, its text kept for search
         let charset = param(&ps, "charset");
         let text = decode_text(&decoded, charset.as_deref());
-        let mut a = attachment(decoded.len());
+        let text = if ctype == "text/html" {
+            html_to_text(&text)
+        } else {
+            text
+        };
+        let mut a = attachment(decoded);
         if let Part::Attachment(a) = &mut a {
-            a.text = Some(if ctype == "text/html" {
-                html_to_text(&text)
-            } else {
-                text
-            });
+            a.text = Some(text);
         }
         out.push(a);
     } else {
-        out.push(attachment(decoded.len()));
+        out.push(attachment(decoded));
     }
 }
 

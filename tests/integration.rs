@@ -12,6 +12,7 @@ mod deliver;
 mod e2e;
 mod format;
 mod golden;
+mod html;
 mod loops;
 mod ops;
 mod package;

@@ -15,6 +15,11 @@ command -v strace >/dev/null 2>&1 || missing+=(strace)       # kill -9 at every 
 [ -e /usr/share/zoneinfo/Etc/GMT-5 ] || missing+=(tzdata)   # hook windows in other zones
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v man >/dev/null 2>&1 || missing+=(man-db)           # the man pages
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)     # the HTML archive in a browser (tests/html.rs)
+command -v fc-list >/dev/null 2>&1 || missing+=(fontconfig)
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)  # CJK glyphs
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)     # Arabic, Hebrew
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)              # the README's nginx snippet (tests/html.rs)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "tests/run.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2

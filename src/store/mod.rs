@@ -22,6 +22,7 @@
 //! .mailtix/summaries        list's summary cache                                 records.rs
 //! .mailtix/secret           key for tokens and Message-ID MACs (made when needed) mod.rs
 //! .mailtix/format           the store's format number                           format.rs
+//! .mailtix/html/            what `mailtix html` saw at its last run, per OUTDIR  ../html/
 //! ```
 //! Keep `secret` and `format`. `reindex` rebuilds the index, next-id and summaries; the
 //! rest are time windows and journals that may be lost.
@@ -125,6 +126,11 @@ impl Store {
 
     fn state_dir(&self) -> PathBuf {
         self.root.join(".mailtix")
+    }
+
+    /// Where `mailtix html` keeps what it knows of each archive it writes (rebuildable).
+    pub fn html_state_dir(&self) -> PathBuf {
+        self.state_dir().join("html")
     }
 
     /// Creates the store's directories when missing. The root itself is created only
