@@ -34,8 +34,9 @@
 //!   hooks.rs     the maintainer's commands after an event, with a timeout
 //! config.rs   the TOML config, with the queues it declares; trust.rs says whether a
 //!             config or template file may be believed
-//! admin.rs    list, show, close, reopen, archive, check, reindex, muttrc, move,
-//!             template preview (anyhow)
+//! admin/      the commands (anyhow): mod.rs show, close, reopen, archive, reindex,
+//!             move, template preview; list.rs list and the one printer of tickets
+//!             (table and --json, search's too); check.rs; muttrc.rs
 //! summary.rs  list summaries and check's problems                         pure
 //! thread.rs   a ticket as a decoded thread (MIME, charsets), for show     pure
 //! search/     `search`: the query language, the words, a tantivy index under

@@ -997,12 +997,7 @@ pub fn run(admin: &Admin<'_>, args: &SearchArgs, out: &mut dyn Write) -> Result<
         write_replace(path, &mbox_out)?;
     }
     if args.json {
-        write!(out, "[")?;
-        for (i, r) in printed.iter().enumerate() {
-            write!(out, "{}\n  ", if i == 0 { "" } else { "," })?;
-            serde_json::to_writer(&mut *out, r)?;
-        }
-        writeln!(out, "\n]")?;
+        crate::admin::print_json(out, printed.iter())?;
     } else {
         let tickets: Vec<&crate::summary::Summary<'_>> =
             printed.iter().map(|r| &r.summary).collect();
