@@ -353,7 +353,16 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Reopen(a) => admin.close_or_reopen(a.id, false, stdout),
         AdminCommand::Archive(a) => admin.archive(a, stdout),
         AdminCommand::Check(_) => admin.check(stdout),
-        AdminCommand::Reindex => admin.reindex(stdout),
+        AdminCommand::Reindex => {
+            // The search index is derived from the tickets too: rebuilt even when some
+            // ticket could not be read, and both failures are reported.
+            let tickets = admin.reindex(stdout);
+            let search = search::rebuild(&admin).and_then(|n| {
+                writeln!(stdout, "rebuilt the search index of {n} tickets")?;
+                Ok(())
+            });
+            tickets.and(search)
+        }
         AdminCommand::Muttrc => admin.muttrc(stdout),
         AdminCommand::Search(a) => search::run(&admin, a, stdout),
         AdminCommand::Init(a) => {

@@ -261,8 +261,6 @@ impl Admin<'_> {
             out,
             "indexed {entries} messages in {tickets} tickets; the next ticket is {next}"
         )?;
-        let searchable = crate::search::rebuild(self)?;
-        writeln!(out, "rebuilt the search index of {searchable} tickets")?;
         if !errors.is_empty() {
             bail!("{}", errors.join("; "));
         }
