@@ -249,21 +249,7 @@ pub fn ack(
     now: DateTime<Utc>,
     ids: &Ids,
 ) -> Result<Message, String> {
-    ack_noting(cfg, id, msg, to, now, ids, None)
-}
-
-/// The acknowledgement, with one more paragraph (`note`) for the requester, for
-/// example that the `[issueN]` of their Subject named no ticket.
-pub fn ack_noting(
-    cfg: &Config,
-    id: u32,
-    msg: &Inbound,
-    to: &Mailbox,
-    now: DateTime<Utc>,
-    ids: &Ids,
-    note: Option<&str>,
-) -> Result<Message, String> {
-    ack_quoting(cfg, id, msg, to, now, ids, note, "")
+    ack_quoting(cfg, id, msg, to, now, ids, None, "")
 }
 
 /// The acknowledgement, whose `{quote}` is the start of the mail (`preview`).

@@ -35,6 +35,15 @@ pub fn is_any_admin(cfg: &Config, addr: &str) -> bool {
             .any(|q| q.admins.as_ref().is_some_and(|a| a.contains(&addr)))
 }
 
+/// The error for a queue name the config does not know, naming those it does.
+pub fn no_such_queue(cfg: &Config, name: &str) -> String {
+    let names: Vec<&str> = cfg.queues.iter().map(|q| q.name.as_str()).collect();
+    format!(
+        "no queue named {name:?} (the queues are {})",
+        names.join(", ")
+    )
+}
+
 /// The queue named `name`.
 pub fn find<'a>(cfg: &'a Config, name: &str) -> Option<&'a Queue> {
     cfg.queues.iter().find(|q| q.name == name)
@@ -276,14 +285,7 @@ pub fn filter_rows<T>(
     let known = find(cfg, &name).is_some();
     rows.retain(|(s, _)| s.queue == name.as_str());
     if !known && rows.is_empty() {
-        anyhow::bail!(
-            "no queue named {name:?} (the queues are {})",
-            cfg.queues
-                .iter()
-                .map(|q| q.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        anyhow::bail!("{}", no_such_queue(cfg, &name));
     }
     Ok(())
 }

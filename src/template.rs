@@ -66,36 +66,29 @@ impl Name {
         matches!(self, Name::Notice | Name::RefusedClose)
     }
 
-    /// The variables this template may use.
+    /// The variables this template may use: the customer's set, then for the ack and
+    /// the admins' notices `{quote}` and `{note}`, then for the admins alone the rest.
     pub fn variables(self) -> &'static [&'static str] {
+        const ALL: [&str; 12] = [
+            "ticket",
+            "address",
+            "subject",
+            "requester",
+            "queue",
+            "tag",
+            "quote",
+            "note",
+            "event",
+            "sender",
+            "close_address",
+            "reply_address",
+        ];
         if self.admin_only() {
-            &[
-                "ticket",
-                "address",
-                "subject",
-                "requester",
-                "queue",
-                "quote",
-                "tag",
-                "note",
-                "event",
-                "sender",
-                "close_address",
-                "reply_address",
-            ]
+            &ALL
         } else if self == Name::Ack {
-            &[
-                "ticket",
-                "address",
-                "subject",
-                "requester",
-                "queue",
-                "quote",
-                "tag",
-                "note",
-            ]
+            &ALL[..8]
         } else {
-            &["ticket", "address", "subject", "requester", "queue", "tag"]
+            &ALL[..6]
         }
     }
 }

@@ -158,7 +158,8 @@ fn render_message(m: &Message, out: &mut String) {
     }
 }
 
-fn human_size(n: usize) -> String {
+/// A size as `show` and the archive print it: B, KiB or MiB.
+pub(crate) fn human_size(n: usize) -> String {
     if n < 1024 {
         format!("{n} B")
     } else if n < 1024 * 1024 {

@@ -280,14 +280,7 @@ pub fn move_ticket(
     let cfg = admin.cfg;
     let name = name.trim().to_ascii_lowercase();
     if crate::queue::find(cfg, &name).is_none() {
-        bail!(
-            "no queue named {name:?} (the queues are {})",
-            cfg.queues
-                .iter()
-                .map(|q| q.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        bail!("{}", crate::queue::no_such_queue(cfg, &name));
     }
     let store = &admin.store;
     if store.root().exists() {

@@ -231,16 +231,6 @@ fn tail(out: &mut String) {
     out.push_str("</body>\n</html>\n");
 }
 
-fn human_size(n: usize) -> String {
-    if n < 1024 {
-        format!("{n} B")
-    } else if n < 1024 * 1024 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
-    }
-}
-
 /// Extensions an attachment keeps: files a browser shows inertly or downloads. Any
 /// other name (`.html`, `.svg`, `.xml`, `.js`, none at all) gets `.bin` added, so that
 /// a web server never serves a mail's attachment as a page of this site.
@@ -477,7 +467,7 @@ fn message_body(
             }
             Part::Attachment(a) => {
                 let ct = esc_line(&a.content_type);
-                let size = human_size(a.size);
+                let size = crate::thread::human_size(a.size);
                 if o.public {
                     let shown = a
                         .name

@@ -154,49 +154,6 @@ fn stamp_of(m: &fs::Metadata) -> Stamp {
     }
 }
 
-fn state_dir(store_root: &Path, st: State) -> PathBuf {
-    match st {
-        State::Open => store_root.to_path_buf(),
-        State::Closed => store_root.join("archived"),
-    }
-}
-
-/// Every ticket file of one state with its stamp, from one directory pass, on two
-/// threads (the stats are most of a warm search). Symlinks are not tickets here.
-fn scan(dir: &Path) -> Vec<(u32, Stamp)> {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let entries: Vec<(u32, fs::DirEntry)> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            Some((
-                e.file_name().to_str().and_then(crate::address::parse_id)?,
-                e,
-            ))
-        })
-        .collect();
-    let stat = |part: &[(u32, fs::DirEntry)]| -> Vec<(u32, Stamp)> {
-        part.iter()
-            .filter_map(|(id, e)| {
-                let m = e.metadata().ok()?;
-                m.file_type().is_file().then(|| (*id, stamp_of(&m)))
-            })
-            .collect()
-    };
-    if entries.len() < 4096 {
-        return stat(&entries);
-    }
-    let (a, b) = entries.split_at(entries.len() / 2);
-    std::thread::scope(|sc| {
-        let first = sc.spawn(|| stat(a));
-        let mut second = stat(b);
-        let mut out = first.join().unwrap_or_default();
-        out.append(&mut second);
-        out
-    })
-}
-
 /// One line of a state file: `ino \t <summary cache line>`; the summary cache line
 /// (summary.rs) starts `id \t state \t size \t mtime`.
 struct StateLine<'a> {
@@ -551,7 +508,11 @@ fn catch_up(
 ) -> Result<Known> {
     let known = Known::read(&sd.state_path(st));
     let lines = known.lines();
-    let files = scan(&state_dir(&sd.store_root, st));
+    let files: Vec<(u32, Stamp)> = crate::store::Store::new(&sd.store_root)
+        .each_ticket_file(st, |m| m.file_type().is_file().then(|| stamp_of(m)))
+        .into_iter()
+        .filter_map(|(id, stamp)| Some((id, stamp?)))
+        .collect();
     let present: HashSet<u32> = files.iter().map(|(id, _)| *id).collect();
     let stale = |id: &u32, stamp: &Stamp| match lines.get(id) {
         Some(l) => l.stamp != *stamp || l.stamp.mtime + RACY_NS >= known.written,
@@ -591,10 +552,10 @@ fn catch_up(
     // Decoding is most of the work: two threads read, decode and add documents.
     let fresh: Vec<(u32, Option<String>)> = {
         let work = |part: &[(u32, Stamp)]| -> Vec<(u32, Option<String>)> {
-            let path = state_dir(&sd.store_root, st);
+            let store = crate::store::Store::new(&sd.store_root);
             part.iter()
                 .map(|(id, stamp)| {
-                    let line = read_nofollow(&path.join(id.to_string()))
+                    let line = read_nofollow(&store.path(*id, st))
                         .ok()
                         .and_then(|data| ticket_docs(f, cfg, *id, st, &data).ok())
                         .map(|(docs, s)| {
@@ -957,7 +918,8 @@ pub fn run(admin: &Admin<'_>, args: &SearchArgs, out: &mut dyn Write) -> Result<
     let mut printed: Vec<Row<'_>> = Vec::new();
     for (mut s, st, seqs) in rows {
         s.requester_bounces = bouncing.contains(&s.requester.to_ascii_lowercase());
-        let data = read_nofollow(&state_dir(root, st).join(s.id.to_string())).unwrap_or_default();
+        let data =
+            read_nofollow(&crate::store::Store::new(root).path(s.id, st)).unwrap_or_default();
         let entries = mbox::read(&data).unwrap_or_default();
         let snippet = entries
             .get(seqs[0] as usize)

@@ -252,10 +252,7 @@ impl Store {
 
     /// The path of ticket `id` in the given state.
     pub fn path(&self, id: u32, state: State) -> PathBuf {
-        match state {
-            State::Open => self.root.join(id.to_string()),
-            State::Closed => self.root.join("archived").join(id.to_string()),
-        }
+        self.dir_of(state).join(id.to_string())
     }
 
     /// Where ticket `id` is, judged by `lstat` (a symlink counts as present, and is
@@ -645,11 +642,26 @@ impl Store {
     /// (DirEntry::metadata stats relative to the open directory, without following
     /// symlinks, which is much cheaper than a path lookup per ticket).
     pub fn stamps(&self, state: State) -> Vec<(u32, Option<(u64, u128)>)> {
-        let dir = match state {
-            State::Open => self.root.clone(),
-            State::Closed => self.root.join("archived"),
-        };
-        let Ok(rd) = fs::read_dir(dir) else {
+        self.each_ticket_file(state, |m| {
+            let t = m
+                .modified()
+                .ok()?
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()?;
+            Some((m.len(), t.as_nanos()))
+        })
+    }
+
+    /// `f` of the metadata of each ticket file of `state` (`None` when it cannot be
+    /// read), from one directory pass; the stats are split over two threads, as they
+    /// are the bulk of `list` and of a warm `search` on a large store. Symlinks are
+    /// given as they are (not followed): `f` sees their own metadata.
+    pub fn each_ticket_file<T: Send>(
+        &self,
+        state: State,
+        f: impl Fn(&fs::Metadata) -> Option<T> + Sync,
+    ) -> Vec<(u32, Option<T>)> {
+        let Ok(rd) = fs::read_dir(self.dir_of(state)) else {
             return Vec::new();
         };
         let entries: Vec<(u32, fs::DirEntry)> = rd
@@ -661,25 +673,30 @@ impl Store {
                 ))
             })
             .collect();
-        let stamp = |e: &fs::DirEntry| {
-            let m = e.metadata().ok()?;
-            let t = m
-                .modified()
-                .ok()?
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .ok()?;
-            Some((m.len(), t.as_nanos()))
+        let one = |part: &[(u32, fs::DirEntry)]| -> Vec<(u32, Option<T>)> {
+            part.iter()
+                .map(|(id, e)| (*id, e.metadata().ok().and_then(|m| f(&m))))
+                .collect()
         };
-        // The stats are the bulk of `list` on a large store: split them over two
-        // threads (the machines this runs on have two cores or more).
+        if entries.len() < 4096 {
+            return one(&entries);
+        }
         let (a, b) = entries.split_at(entries.len() / 2);
         std::thread::scope(|sc| {
-            let first = sc.spawn(|| a.iter().map(|(id, e)| (*id, stamp(e))).collect::<Vec<_>>());
-            let mut second: Vec<_> = b.iter().map(|(id, e)| (*id, stamp(e))).collect();
+            let first = sc.spawn(|| one(a));
+            let mut second = one(b);
             let mut out = first.join().unwrap_or_default();
             out.append(&mut second);
             out
         })
+    }
+
+    /// The directory of the tickets of `state`.
+    fn dir_of(&self, state: State) -> PathBuf {
+        match state {
+            State::Open => self.root.clone(),
+            State::Closed => self.root.join("archived"),
+        }
     }
 
     /// Tickets with an append-in-progress record (left by a crash).
