@@ -38,7 +38,7 @@ fi
 cargo bench --locked --bench deliver -- --roundup "$PWD/$R/tracker" "$@"
 # The search benchmark (benches/search.py): a generated store of 100,000 tickets and
 # 500,000 messages, written once outside the repo ($MAILTIX_BENCH_DATA, default
-# /work/bench-data); --quick uses a tiny one in a temp dir.
+# target/bench-data); --quick uses a tiny one in a temp dir.
 cargo build --release --locked
 python3 benches/search.py target/release/mailtix "$@"
 cargo bench --locked --bench html -- "$@"

@@ -2,7 +2,7 @@
 """The search benchmark: benches/search.py BINARY [--quick]
 
 On a generated store (benches/gen_store.py; 100,000 tickets, 500,000 messages, 95%
-archived, written once to $MAILTIX_BENCH_DATA or /work/bench-data and reused; --quick: a
+archived, written once to $MAILTIX_BENCH_DATA or target/bench-data and reused; --quick: a
 tiny one in a temp dir) it measures, as medians of whole processes:
 
 - the first full build of the index (`mailtix search --all` with no index), with its
@@ -52,7 +52,7 @@ def main():
         store = os.path.join(tmp, "store")
         tickets, messages = 400, 2000
     else:
-        data = os.environ.get("MAILTIX_BENCH_DATA", "/work/bench-data")
+        data = os.environ.get("MAILTIX_BENCH_DATA", "target/bench-data")
         store = os.path.join(data, "store")
         tickets, messages = 100_000, 500_000
         tmp = None
