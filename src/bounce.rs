@@ -30,9 +30,9 @@
 use mail_parser::{Message, MimeHeaders, PartType};
 
 /// Bytes of a report that are read.
-pub const MAX_SCAN: usize = 512 * 1024;
+pub(crate) const MAX_SCAN: usize = 512 * 1024;
 /// Failures taken from one report.
-pub const MAX_FAILURES: usize = 100;
+pub(crate) const MAX_FAILURES: usize = 100;
 /// Characters of notice text that are searched for addresses.
 const MAX_TEXT: usize = 64 * 1024;
 /// Characters of one recipient's diagnostic that are classified.
@@ -57,7 +57,7 @@ impl Severity {
 
 /// One failed (or delayed) recipient of a report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub recipient: String,
     pub severity: Severity,
     /// The enhanced status code, e.g. `5.1.1` (may be empty).
@@ -104,7 +104,7 @@ fn blocks(text: &str) -> Vec<Vec<(String, String)>> {
 }
 
 /// The failures a report describes. Empty when the message is not a bounce.
-pub fn failures(message: &[u8]) -> Vec<Failure> {
+pub(crate) fn failures(message: &[u8]) -> Vec<Failure> {
     let message = &message[..message.len().min(MAX_SCAN)];
     let Some(m) = crate::inbound::parser().parse(message) else {
         return Vec::new();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// An email-first support-ticket system: Exim pipes mail in, each ticket is one mbox file.
 #[derive(Debug, Parser)]
 #[command(name = "mailtix", version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Config file [default: $MAILTIX_CONFIG; with neither, built-in quickstart defaults]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -18,7 +18,7 @@ pub struct Cli {
 /// that is neither an option nor the value of `--config`. Used to pick the exit code of
 /// a command line that clap refuses, so `mailtix --config deliver list` is not taken
 /// for `deliver`.
-pub fn subcommand_word(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
+pub(crate) fn subcommand_word(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsStr> {
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
@@ -39,7 +39,7 @@ fn ticket_id(s: &str) -> Result<u32, String> {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Read one message on stdin and file it (what Exim's pipe transport runs).
     ///
     /// Exits 0 (stored, or already stored), 65 (not a mail message), 67 (not our
@@ -57,7 +57,7 @@ pub enum Command {
 
 /// The commands a person runs: exit 0, 1 with a one-line reason, or 2 on a usage error.
 #[derive(Debug, Subcommand)]
-pub enum AdminCommand {
+pub(crate) enum AdminCommand {
     /// List tickets, newest activity first.
     List(ListArgs),
     /// Show a ticket's thread readably, or its raw mbox bytes.
@@ -138,7 +138,7 @@ pub enum AdminCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct MoveArgs {
+pub(crate) struct MoveArgs {
     /// Ticket number.
     #[arg(value_parser = ticket_id)]
     pub id: u32,
@@ -147,7 +147,7 @@ pub struct MoveArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TemplateCommand {
+pub(crate) enum TemplateCommand {
     /// Print the mail that template NAME would send for ticket N, as it would go out.
     ///
     /// NAME is ack, notice, close, refused-close or relay-footer. The ticket's queue picks the
@@ -156,7 +156,7 @@ pub enum TemplateCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct PreviewArgs {
+pub(crate) struct PreviewArgs {
     /// ack, notice, close, refused-close or relay-footer.
     pub name: String,
     /// Ticket number.
@@ -165,7 +165,7 @@ pub struct PreviewArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DeliverArgs {
+pub(crate) struct DeliverArgs {
     /// Envelope recipient [default: $RECIPIENT, then $LOCAL_PART@$DOMAIN, then headers]
     #[arg(long, value_name = "ADDR")]
     pub recipient: Option<String>,
@@ -224,7 +224,7 @@ pub struct ShowArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct IdArgs {
+pub(crate) struct IdArgs {
     /// Ticket number.
     #[arg(value_parser = ticket_id)]
     pub id: u32,
@@ -241,7 +241,7 @@ pub struct ArchiveArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Act as a Nagios/Icinga plugin (read-only): one status line, perfdata after `|`.
     #[arg(long)]
     pub nagios: bool,
@@ -281,14 +281,14 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SelftestArgs {
+pub(crate) struct SelftestArgs {
     /// The Exim binary for the routing test [default: exim4 or exim on PATH].
     #[arg(long, value_name = "PATH")]
     pub exim: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
-pub struct MetricsArgs {
+pub(crate) struct MetricsArgs {
     /// node_exporter's textfile directory; mailtix.prom is replaced atomically.
     #[arg(long, value_name = "DIR")]
     pub textfile: PathBuf,
@@ -298,7 +298,7 @@ pub struct MetricsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct HtmlArgs {
+pub(crate) struct HtmlArgs {
     /// The archive directory (created when missing; must be outside the store).
     pub outdir: PathBuf,
     /// Closed tickets too: always the case, accepted so the line reads like `list --all`.
@@ -315,19 +315,19 @@ pub struct HtmlArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// Directory to write the pages into (created when missing).
     pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// bash, zsh or fish.
     pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Owner of the new store, a name or a number [default: whoever runs init].
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
@@ -337,14 +337,14 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UpgradeArgs {
+pub(crate) struct UpgradeArgs {
     /// Only print the steps that would run.
     #[arg(long)]
     pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct IdsArgs {
+pub(crate) struct IdsArgs {
     /// Only closed tickets (those `reopen` takes).
     #[arg(long, conflicts_with = "all")]
     pub closed: bool,

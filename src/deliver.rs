@@ -10,14 +10,14 @@
 use crate::address::{self, Target};
 use crate::bounce;
 use crate::config::BounceMode;
-pub use crate::envelope::EnvelopeInput;
+pub(crate) use crate::envelope::EnvelopeInput;
 use crate::envelope::{Sender, recipient, sender};
 use crate::error::DeliverError;
 use crate::headers::Trace;
 use crate::inbound::{self, Inbound};
 use crate::mbox;
 use crate::notify::{self, NoticeKind};
-pub use crate::outbound::Context;
+pub(crate) use crate::outbound::Context;
 use crate::outbound::{
     Received, Relay, bounce_block, relay_admin_reply, requester, run_hooks, send,
     send_close_notice, send_notice, sender_plain,
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 /// What happened, for the stderr line and the log.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub ticket: u32,
     pub action: Action,
     pub detail: String,
@@ -99,7 +99,7 @@ fn message_keys(msg: &Inbound, normalised: &[u8]) -> (Keys, Trace) {
 
 /// Every key a stored message (as `mbox::read` returns it) is indexed by: the same
 /// keys `message_keys` gave it on delivery (the copy key first).
-pub fn stored_keys(message: &[u8]) -> Vec<String> {
+pub(crate) fn stored_keys(message: &[u8]) -> Vec<String> {
     let Ok(m) = inbound::parse(message) else {
         return Vec::new();
     };
@@ -133,7 +133,7 @@ impl Context<'_> {
 }
 
 /// Files one message. `raw` is stdin, read to the end.
-pub fn deliver(
+pub(crate) fn deliver(
     cx: &Context<'_>,
     input: &EnvelopeInput,
     raw: Vec<u8>,
@@ -404,11 +404,11 @@ struct Facts<'a> {
 
 /// How much of a bounce is read for its failed recipients: the delivery-status part
 /// comes early, and a 31 MB report once took ten times its size to parse.
-pub const BOUNCE_READ_MAX: usize = 1024 * 1024;
+pub(crate) const BOUNCE_READ_MAX: usize = 1024 * 1024;
 
 /// The most failures recorded from one report: anyone can send one to a bounce
 /// address that an acknowledgement revealed.
-pub const BOUNCE_FAILURES_MAX: usize = 5;
+pub(crate) const BOUNCE_FAILURES_MAX: usize = 5;
 
 /// Records the failures a bounce of mail about ticket `id` reports, one result line
 /// each. Only addresses that mailtix sends mail to about the ticket count: its

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 /// The envelope sender as Exim gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sender {
+pub(crate) enum Sender {
     /// A non-empty return path.
     Address(String),
     /// `SENDER` was set and empty: the mail is a bounce.
@@ -20,7 +20,7 @@ pub enum Sender {
 }
 
 impl Sender {
-    pub fn address(&self) -> Option<&str> {
+    pub(crate) fn address(&self) -> Option<&str> {
         match self {
             Sender::Address(a) => Some(a),
             _ => None,
@@ -30,7 +30,7 @@ impl Sender {
 
 /// What the command line and Exim's environment say about the envelope.
 #[derive(Debug, Default, Clone)]
-pub struct EnvelopeInput {
+pub(crate) struct EnvelopeInput {
     pub recipient: Option<String>,
     pub sender: Option<String>,
 }

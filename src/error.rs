@@ -4,13 +4,13 @@
 use std::fmt;
 
 /// sysexits(3) codes `deliver` may exit with. Nothing else ever leaves `deliver`.
-pub const EX_OK: u8 = 0;
+pub(crate) const EX_OK: u8 = 0;
 /// The input is not a mail message: Exim bounces it.
-pub const EX_DATAERR: u8 = 65;
+pub(crate) const EX_DATAERR: u8 = 65;
 /// Not one of our addresses, or no such ticket: Exim bounces it.
-pub const EX_NOUSER: u8 = 67;
+pub(crate) const EX_NOUSER: u8 = 67;
 /// Anything temporary: Exim keeps the message and retries.
-pub const EX_TEMPFAIL: u8 = 75;
+pub(crate) const EX_TEMPFAIL: u8 = 75;
 
 /// Why a delivery did not store the message.
 #[derive(Debug)]

@@ -17,7 +17,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::Path;
 
 /// The format this mailtix writes.
-pub const CURRENT: u32 = 1;
+pub(crate) const CURRENT: u32 = 1;
 
 /// Where the number lives, relative to the store.
 const FILE: &str = ".mailtix/format";
@@ -35,7 +35,7 @@ const STEPS: [Step; CURRENT as usize] = [Step {
 }];
 
 /// The format of the store at `root`: 0 when there is no format file (or no store yet).
-pub fn read(root: &Path) -> io::Result<u32> {
+pub(crate) fn read(root: &Path) -> io::Result<u32> {
     let path = root.join(FILE);
     // Never through a link, like every other file of the store.
     let text = OpenOptions::new()
@@ -57,7 +57,7 @@ pub fn read(root: &Path) -> io::Result<u32> {
 }
 
 /// The store's format if this mailtix can work on it; the reason otherwise.
-pub fn admit(root: &Path) -> Result<u32, String> {
+pub(crate) fn admit(root: &Path) -> Result<u32, String> {
     let f = read(root).map_err(|e| e.to_string())?;
     if f > CURRENT {
         return Err(format!(
@@ -69,7 +69,7 @@ pub fn admit(root: &Path) -> Result<u32, String> {
 }
 
 /// The line `check` prints about the format.
-pub fn report(root: &Path, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn report(root: &Path, out: &mut dyn Write) -> io::Result<()> {
     match read(root) {
         Ok(0) => writeln!(
             out,
@@ -83,7 +83,7 @@ pub fn report(root: &Path, out: &mut dyn Write) -> io::Result<()> {
 /// `upgrade [--dry-run]`: runs the steps from the store's format to [`CURRENT`].
 /// Upgrades are serialised by a lock on `.mailtix/`, and each one rereads the format
 /// under it, so two at once do every step once, and a second run finds nothing to do.
-pub fn upgrade(root: &Path, dry_run: bool, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn upgrade(root: &Path, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     let from = admit(root).map_err(anyhow::Error::msg)?;
     if from == CURRENT {
         writeln!(
@@ -171,7 +171,7 @@ fn make_dir_like(p: &Path, like: &fs::Metadata) -> Result<()> {
 /// U:G with mode 2770 (the group is inherited by everything created in it), with
 /// `archived/` and `.mailtix/`. A path that exists is never touched, so a package can
 /// run this on every install and upgrade.
-pub fn init(
+pub(crate) fn init(
     root: &Path,
     user: Option<&str>,
     group: Option<&str>,

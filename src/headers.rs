@@ -18,19 +18,19 @@
 use crate::address;
 
 /// Names the dedupe key of a message that came without a Message-ID.
-pub const KEY: &str = "X-Mailtix-Key";
+pub(crate) const KEY: &str = "X-Mailtix-Key";
 /// Names the closed ticket that a new ticket was opened in place of.
-pub const PREVIOUS_TICKET: &str = "X-Mailtix-Previous-Ticket";
+pub(crate) const PREVIOUS_TICKET: &str = "X-Mailtix-Previous-Ticket";
 /// Marks a note mailtix filed in a ticket (close, reopen, moved on), so that `list`
 /// does not count it as mail.
-pub const EVENT: &str = "X-Mailtix-Event";
+pub(crate) const EVENT: &str = "X-Mailtix-Event";
 /// Names the queue a ticket is in from this entry on: on the first message of a
 /// ticket opened through a queue's address, and on the note of `mailtix move`.
-pub const QUEUE: &str = "X-Mailtix-Queue";
+pub(crate) const QUEUE: &str = "X-Mailtix-Queue";
 
 /// Replaces control characters (CR, LF, tabs, NUL ...) with spaces and collapses runs
 /// of white space: every header value mailtix writes, and every log value, passes here.
-pub fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     let s: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -40,13 +40,19 @@ pub fn clean(s: &str) -> String {
 
 /// Marks mail mailtix sends, with our domain as its value: mail that comes back with
 /// it is our own, and is never answered ([`crate::inbound`] reads it).
-pub const LOOP: &str = "X-Mailtix-Loop";
+pub(crate) const LOOP: &str = "X-Mailtix-Loop";
 
 /// Our Message-ID for mail about ticket `id`: `mailtix.N.KIND.UNIQUE.MAC@DOMAIN`, so
 /// that replies to it thread back into the ticket even when the index does not know
 /// it (after a `reindex`, say). `mac` signs `N` and `KIND.UNIQUE`
 /// ([`crate::token::message_id_mac`]); [`own_message_ticket`] reads it back.
-pub fn own_message_id(domain: &str, id: u32, kind: &str, unique: &str, secret: &[u8]) -> String {
+pub(crate) fn own_message_id(
+    domain: &str,
+    id: u32,
+    kind: &str,
+    unique: &str,
+    secret: &[u8],
+) -> String {
     let signed = format!("{kind}.{unique}");
     let mac = crate::token::message_id_mac(secret, id, &signed);
     format!("mailtix.{id}.{signed}.{mac}@{domain}")
@@ -54,14 +60,14 @@ pub fn own_message_id(domain: &str, id: u32, kind: &str, unique: &str, secret: &
 
 /// The Message-ID of a note mailtix files in ticket `id`. Notes are never sent, so
 /// nothing replies to them: it has no MAC, and is found only through the index.
-pub fn note_message_id(domain: &str, id: u32, unique: &str) -> String {
+pub(crate) fn note_message_id(domain: &str, id: u32, unique: &str) -> String {
     format!("mailtix.{id}.note.{unique}@{domain}")
 }
 
 /// The ticket of one of [`own_message_id`]'s ids whose MAC verifies under `key`.
 /// Anyone can write `mailtix.N.…@DOMAIN` into References; without the MAC such an id
 /// (or a note's, or an old one without a MAC) counts only if the index knows it.
-pub fn own_message_ticket(domain: &str, key: &[u8], message_id: &str) -> Option<u32> {
+pub(crate) fn own_message_ticket(domain: &str, key: &[u8], message_id: &str) -> Option<u32> {
     let (local, at) = message_id.rsplit_once('@')?;
     if !at.eq_ignore_ascii_case(domain) {
         return None;
@@ -74,7 +80,7 @@ pub fn own_message_ticket(domain: &str, key: &[u8], message_id: &str) -> Option<
 
 /// The trace block of one stored message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Trace {
+pub(crate) struct Trace {
     pub previous_ticket: Option<u32>,
     /// Without angle brackets.
     pub key: Option<String>,
@@ -86,7 +92,7 @@ pub struct Trace {
 
 impl Trace {
     /// The header lines, each ending in `\n`; empty when there is nothing to trace.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = String::new();
         if let Some(id) = self.previous_ticket {
             out.push_str(&format!("{PREVIOUS_TICKET}: {id}\n"));
@@ -104,7 +110,7 @@ impl Trace {
     }
 
     /// Reads the trace block at the top of a stored message (as `mbox::read` returns it).
-    pub fn parse(message: &[u8]) -> Trace {
+    pub(crate) fn parse(message: &[u8]) -> Trace {
         let mut t = Trace::default();
         for line in message.split(|&b| b == b'\n') {
             let Some((name, value)) = std::str::from_utf8(line)

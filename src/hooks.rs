@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What happened, for the hook's environment.
-pub struct Event<'a> {
+pub(crate) struct Event<'a> {
     /// One of [`Action::HOOKED`].
     pub action: Action,
     pub ticket: u32,
@@ -29,7 +29,7 @@ pub struct Event<'a> {
 /// delivery with hooks still ends well inside the MTA's timeout (Exim's shipped pipe
 /// transport kills at 5 minutes). Each hook's own timeout is clipped to what is left;
 /// a hook with nothing left is skipped. Returns one result line per hook, for the log.
-pub fn run(hooks: &[Hook], ev: &Event<'_>, minute: u32, budget: Duration) -> Vec<String> {
+pub(crate) fn run(hooks: &[Hook], ev: &Event<'_>, minute: u32, budget: Duration) -> Vec<String> {
     let end = Instant::now() + budget;
     hooks
         .iter()

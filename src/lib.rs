@@ -52,7 +52,7 @@
 //! No module imports another in a cycle: the pure modules at the top of this map
 //! import only ones below them in it, or none.
 //!
-//! A route is decided in [`route::route`]; what is sent for it in [`plan::plan`]. Each
+//! A route is decided in [`route::route`]; what is sent for it in `plan::plan`. Each
 //! file of `STORE/.mailtix/` is listed, with the module that writes and reads it, in
 //! [`store`]'s documentation; all of it but `secret` and `format` can be rebuilt or lost.
 //!
@@ -74,31 +74,31 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod address;
-pub mod admin;
-pub mod bounce;
-pub mod cli;
+mod admin;
+mod bounce;
+mod cli;
 pub mod config;
-pub mod deliver;
+mod deliver;
 mod envelope;
-pub mod error;
-pub mod format;
-pub mod headers;
-pub mod hooks;
-pub mod html;
+mod error;
+mod format;
+mod headers;
+mod hooks;
+mod html;
 pub mod inbound;
-pub mod mailer;
+mod mailer;
 pub mod mbox;
-pub mod notify;
-pub mod ops;
+mod notify;
+mod ops;
 mod outbound;
-pub mod plan;
-pub mod policy;
-pub mod queue;
+mod plan;
+mod policy;
+mod queue;
 pub mod route;
 pub mod search;
 pub mod store;
 pub mod summary;
-pub mod template;
+mod template;
 pub mod term;
 pub mod thread;
 mod token;

@@ -12,7 +12,7 @@ pub trait Mailer {
 }
 
 /// The transport chosen by the config.
-pub struct ConfiguredMailer(pub Transport);
+pub(crate) struct ConfiguredMailer(pub Transport);
 
 impl Mailer for ConfiguredMailer {
     fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), String> {

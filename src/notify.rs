@@ -16,7 +16,7 @@ use lettre::message::{Mailbox as LMailbox, header::ContentType};
 
 /// What kind of admin notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
+pub(crate) enum NoticeKind {
     New,
     Followup,
     Reopened,
@@ -53,18 +53,18 @@ fn safe_id(id: &str) -> Option<&str> {
 /// What the Message-IDs of one run are made of: a part unique to the run, and the
 /// store's secret, which signs each id.
 #[derive(Debug, Clone, Default)]
-pub struct Ids {
+pub(crate) struct Ids {
     pub unique: String,
     pub secret: Vec<u8>,
 }
 
 /// Our Message-ID for a mail about ticket `id` ([`crate::headers::own_message_id`]).
-pub fn message_id(cfg: &Config, id: u32, kind: &str, ids: &Ids) -> String {
+pub(crate) fn message_id(cfg: &Config, id: u32, kind: &str, ids: &Ids) -> String {
     crate::headers::own_message_id(&cfg.addresses.domain, id, kind, &ids.unique, &ids.secret)
 }
 
 /// The longest Subject (in characters) copied from incoming mail into mail we send.
-pub const SUBJECT_MAX: usize = 200;
+pub(crate) const SUBJECT_MAX: usize = 200;
 
 /// `s` cut to `max` characters, with "…" when something was cut.
 fn clip(s: &str, max: usize) -> String {
@@ -138,7 +138,7 @@ fn base64(data: &[u8]) -> String {
 }
 
 /// Subject `[issueN] original`, unless the original already carries the tag.
-pub fn tagged_subject(cfg: &Config, id: u32, subject: &str) -> String {
+pub(crate) fn tagged_subject(cfg: &Config, id: u32, subject: &str) -> String {
     let subject = quoted_subject(subject);
     let tag = format!("[{}{id}]", cfg.addresses.subject_tag);
     if subject
@@ -240,8 +240,10 @@ impl<'a> Common<'a> {
     }
 }
 
-/// The acknowledgement of new ticket `id`, sent to `to`.
-pub fn ack(
+/// The acknowledgement of new ticket `id`, sent to `to`, with no note and no quote:
+/// the tests' short form of [`ack_quoting`].
+#[cfg(test)]
+pub(crate) fn ack(
     cfg: &Config,
     id: u32,
     msg: &Inbound,
@@ -254,7 +256,7 @@ pub fn ack(
 
 /// The acknowledgement, whose `{quote}` is the start of the mail (`preview`).
 #[allow(clippy::too_many_arguments)]
-pub fn ack_quoting(
+pub(crate) fn ack_quoting(
     cfg: &Config,
     id: u32,
     msg: &Inbound,
@@ -328,18 +330,18 @@ fn template_body(
 }
 
 /// True when the template `name` that goes out (the file, else `builtin`) uses `var`.
-pub fn template_uses(cfg: &Config, name: Name, builtin: &str, var: &str) -> bool {
+pub(crate) fn template_uses(cfg: &Config, name: Name, builtin: &str, var: &str) -> bool {
     template::pick(&cfg.templates, name, builtin).0.uses(var)
 }
 
 /// Why the file for template `name` was refused, so that deliver logs that the
 /// built-in text went out instead.
-pub fn template_fallback(cfg: &Config, name: Name) -> Option<String> {
+pub(crate) fn template_fallback(cfg: &Config, name: Name) -> Option<String> {
     template::pick(&cfg.templates, name, "").1
 }
 
 /// What an admin notice says about the message.
-pub struct NoticeFacts<'a> {
+pub(crate) struct NoticeFacts<'a> {
     pub kind: NoticeKind,
     pub sender: &'a str,
     /// The start of the message text.
@@ -355,7 +357,7 @@ pub struct NoticeFacts<'a> {
 }
 
 /// The admin notice about ticket `id`, to every admin. `None` when there are no admins.
-pub fn admin_notice(
+pub(crate) fn admin_notice(
     cfg: &Config,
     id: u32,
     msg: &Inbound,
@@ -415,7 +417,7 @@ pub fn admin_notice(
 /// A note that mailtix files in a ticket (close, reopen, a ticket that moved on): an
 /// mbox entry whose trace block carries `X-Mailtix-Event`, so `list` does not count it
 /// as mail. Incoming mail cannot set that block (see `headers`).
-pub fn note(
+pub(crate) fn note(
     cfg: &Config,
     id: u32,
     event: &str,
@@ -427,7 +429,7 @@ pub fn note(
 }
 
 /// A note that also records the queue the ticket is in from now on (`mailtix move`).
-pub fn note_in_queue(
+pub(crate) fn note_in_queue(
     cfg: &Config,
     id: u32,
     event: &str,
@@ -463,7 +465,7 @@ fn clean_multiline(s: &str) -> String {
 }
 
 /// The notice to the requester that ticket `id` was closed (`notify_on_close`).
-pub fn close_notice(
+pub(crate) fn close_notice(
     cfg: &Config,
     id: u32,
     first: &Inbound,
@@ -518,7 +520,7 @@ fn raw_fields(message: &[u8], names: &[&str]) -> Vec<u8> {
 /// An admin's answer, sent on to the requester from `ticket-N@` (relay_admin_replies).
 /// The new header block is built by lettre (so every value is encoded); the MIME
 /// headers and the body are the admin's, unchanged, so attachments go along.
-pub fn relay(
+pub(crate) fn relay(
     cfg: &Config,
     id: u32,
     admin_mail: &Inbound,
@@ -613,7 +615,7 @@ pub fn relay(
 /// there is one that cannot go under this answer. The footer is added only to a
 /// single text/plain part sent as 7bit or 8bit (anything else would need its MIME
 /// structure rebuilt), and a footer that is not ASCII only to UTF-8 text.
-pub fn relay_footer(
+pub(crate) fn relay_footer(
     cfg: &Config,
     id: u32,
     admin_mail: &Inbound,
@@ -669,7 +671,7 @@ pub fn relay_footer(
 
 /// The first `lines` lines (at most `chars` characters) of the message's text, with
 /// HTML turned into text when there is no text part.
-pub fn preview(message: &[u8], lines: usize, chars: usize) -> String {
+pub(crate) fn preview(message: &[u8], lines: usize, chars: usize) -> String {
     // The same reading as `show`'s, so a notice quotes what `show` will print.
     let text = crate::thread::first_text(message);
     let mut out = String::new();

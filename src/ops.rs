@@ -18,7 +18,7 @@ use std::path::Path;
 const ID_COMMANDS: [(&str, &str); 3] = [("show", "--all"), ("close", ""), ("reopen", "--closed")];
 
 /// `man DIR`: mailtix.1 and one page per visible command, as `mailtix-show.1`.
-pub fn man(dir: &Path, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn man(dir: &Path, out: &mut dyn Write) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     clap_mangen::generate_to(Cli::command(), dir).with_context(|| dir.display().to_string())?;
     writeln!(out, "man pages written to {}", dir.display())?;
@@ -28,7 +28,7 @@ pub fn man(dir: &Path, out: &mut dyn Write) -> Result<()> {
 /// `completions SHELL`: clap_complete's script, plus ticket numbers for `show`,
 /// `close` and `reopen`, which it cannot know: they come from `mailtix __ids` at the
 /// moment of completion, with the same `--config`/`$MAILTIX_CONFIG` as any command.
-pub fn completions(shell: Shell, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn completions(shell: Shell, out: &mut dyn Write) -> Result<()> {
     // clap_complete offers hidden commands too: complete a copy without them.
     let full = Cli::command();
     let mut cmd = clap::Command::new("mailtix")
@@ -134,7 +134,7 @@ _mailtix_ids() {{
 }
 
 /// `__ids`: ticket numbers, sorted, one a line: open ones, or closed, or all.
-pub fn ids(store: &Store, a: &IdsArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn ids(store: &Store, a: &IdsArgs, out: &mut dyn Write) -> Result<()> {
     let mut ids = Vec::new();
     if !a.closed {
         ids.extend(store.ids(State::Open));
@@ -154,7 +154,7 @@ pub fn ids(store: &Store, a: &IdsArgs, out: &mut dyn Write) -> Result<()> {
 
 /// What monitoring reads from a store. It only reads: no repair, no cache update.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
     pub format: u32,
     pub open: u64,
     pub closed: u64,
@@ -174,7 +174,12 @@ pub struct Health {
 }
 
 /// Reads the store's state for `check --nagios` and `metrics`.
-pub fn health(cfg: &Config, store: &Store, now: DateTime<Utc>, exim_log: &Path) -> Result<Health> {
+pub(crate) fn health(
+    cfg: &Config,
+    store: &Store,
+    now: DateTime<Utc>,
+    exim_log: &Path,
+) -> Result<Health> {
     let format = crate::format::admit(store.root()).map_err(anyhow::Error::msg)?;
     std::fs::metadata(store.root()).with_context(|| format!("store {}", store.root().display()))?;
     let open_ids = store.ids(State::Open);
@@ -284,7 +289,7 @@ fn failed_deliveries(log: &Path, now: DateTime<Utc>) -> Option<u64> {
 
 /// `check --nagios`: the monitoring-plugin contract. One line on stdout, perfdata
 /// after `|`, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (mailtix could not look).
-pub fn run_nagios(io: crate::Inputs<'_>, config: Option<&Path>, a: &CheckArgs) -> u8 {
+pub(crate) fn run_nagios(io: crate::Inputs<'_>, config: Option<&Path>, a: &CheckArgs) -> u8 {
     let crate::Inputs {
         env,
         cwd,
@@ -308,7 +313,7 @@ pub fn run_nagios(io: crate::Inputs<'_>, config: Option<&Path>, a: &CheckArgs) -
 }
 
 /// The status and the line for `h` under the thresholds in `a`.
-pub fn nagios_line(h: &Health, a: &CheckArgs) -> (u8, String) {
+pub(crate) fn nagios_line(h: &Health, a: &CheckArgs) -> (u8, String) {
     let mut code = 0u8;
     let mut why: Vec<String> = Vec::new();
     let mut judge = |value: u64, warn: Option<u64>, crit: Option<u64>, what: String, low: bool| {
@@ -408,7 +413,7 @@ pub fn nagios_line(h: &Health, a: &CheckArgs) -> (u8, String) {
 
 /// `metrics --textfile DIR`: DIR/mailtix.prom for node_exporter, written to a temp
 /// file in DIR and renamed, so the collector never reads half a file.
-pub fn metrics(
+pub(crate) fn metrics(
     cfg: &Config,
     store: &Store,
     a: &MetricsArgs,
@@ -496,7 +501,7 @@ pub fn metrics(
 
 /// `selftest`: the live config, a temporary store, the real binary, and Exim's view of
 /// the addresses. The live store is only ever looked at by Exim's own routing test.
-pub fn selftest(
+pub(crate) fn selftest(
     cfg: &Config,
     a: &SelftestArgs,
     now: DateTime<Utc>,

@@ -28,7 +28,7 @@ pub(crate) struct Received<'a> {
 }
 
 /// Everything deliver, and a command that sends mail, needs from outside.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub cfg: &'a Config,
     pub store: &'a Store,
     pub mailer: &'a dyn Mailer,

@@ -11,7 +11,7 @@ use crate::store::Action;
 
 /// The committed result, before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Committed {
+pub(crate) enum Committed {
     New { id: u32, previous: Option<u32> },
     Appended { id: u32, reopened: bool },
     Closed { id: u32, refused: Option<String> },
@@ -21,7 +21,7 @@ pub enum Committed {
 
 impl Committed {
     /// The ticket and what the log calls the event.
-    pub fn action(&self) -> (u32, Action) {
+    pub(crate) fn action(&self) -> (u32, Action) {
         match self {
             Committed::Duplicate(id) => (*id, Action::Duplicate),
             Committed::New { id, .. } => (*id, Action::New),
@@ -37,7 +37,7 @@ impl Committed {
 /// Whether the submitter of a new ticket may have an acknowledgement. deliver works it
 /// out only for new tickets, because taking one uses up the hourly allowance.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ack {
+pub(crate) enum Ack {
     /// Allowed, and counted: send it to this mailbox.
     Granted(Mailbox),
     /// Not to this sender at all: automatic mail, our own domain, no address.
@@ -51,7 +51,7 @@ pub enum Ack {
 
 /// Everything the plan depends on.
 #[derive(Debug, Clone)]
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     pub committed: &'a Committed,
     /// Why the mail is automatic (a bounce, a vacation reply, a list ...), if it is.
     pub automatic: Option<&'a str>,
@@ -72,7 +72,7 @@ pub struct Facts<'a> {
 
 /// One thing to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// A line for the log's detail.
     Note(String),
     /// The acknowledgement to the submitter.
@@ -97,7 +97,7 @@ pub enum Effect {
 }
 
 /// What to do after `f.committed`.
-pub fn plan(f: &Facts<'_>) -> Vec<Effect> {
+pub(crate) fn plan(f: &Facts<'_>) -> Vec<Effect> {
     let mut out = Vec::new();
     let note = |out: &mut Vec<Effect>, s: String| out.push(Effect::Note(s));
     if let Committed::New {

@@ -34,7 +34,7 @@ fn is_machine_local_part(local: &str) -> bool {
 
 /// Why this mail is automatic or bulk, if it is. Such mail is filed but never answered,
 /// never reopens a ticket, and never sends the admin a follow-up notice.
-pub fn automatic(sender: &Sender, msg: &Inbound) -> Option<String> {
+pub(crate) fn automatic(sender: &Sender, msg: &Inbound) -> Option<String> {
     if *sender == Sender::Null {
         return Some("a bounce (empty envelope sender)".into());
     }
@@ -57,14 +57,18 @@ pub fn automatic(sender: &Sender, msg: &Inbound) -> Option<String> {
 
 /// True when the mail comes from one of our own addresses (ticket-N@, support@, the
 /// maintainer replying through a ticket address).
-pub fn from_ourselves(cfg: &Config, msg: &Inbound) -> bool {
+pub(crate) fn from_ourselves(cfg: &Config, msg: &Inbound) -> bool {
     msg.from
         .as_ref()
         .is_some_and(|m| address::target(&cfg.addresses, &m.addr).is_some())
 }
 
 /// Where the acknowledgement of a new ticket goes, or why none goes out.
-pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mailbox, String> {
+pub(crate) fn ack_recipient(
+    cfg: &Config,
+    sender: &Sender,
+    msg: &Inbound,
+) -> Result<Mailbox, String> {
     if let Some(why) = automatic(sender, msg) {
         return Err(why);
     }
@@ -88,7 +92,7 @@ pub fn ack_recipient(cfg: &Config, sender: &Sender, msg: &Inbound) -> Result<Mai
 }
 
 /// The envelope sender of mail about ticket N: `ticket-N-bounce-MAC@DOMAIN`.
-pub fn bounce_address(cfg: &Config, secret: &[u8], id: u32) -> String {
+pub(crate) fn bounce_address(cfg: &Config, secret: &[u8], id: u32) -> String {
     format!(
         "{}{id}{}{}@{}",
         cfg.addresses.ticket_prefix,
@@ -100,7 +104,7 @@ pub fn bounce_address(cfg: &Config, secret: &[u8], id: u32) -> String {
 
 /// Ticket N's reply address, `ticket-N-reply-TOKEN@DOMAIN`: the Reply-To of admin
 /// notices, and the only address whose mail is relayed to the requester.
-pub fn reply_address(cfg: &Config, secret: &[u8], id: u32) -> String {
+pub(crate) fn reply_address(cfg: &Config, secret: &[u8], id: u32) -> String {
     format!(
         "{}{id}{}{}@{}",
         cfg.addresses.ticket_prefix,
@@ -112,7 +116,7 @@ pub fn reply_address(cfg: &Config, secret: &[u8], id: u32) -> String {
 
 /// May this mail close ticket `id`? Both the envelope sender and the From address must
 /// be admins; with `close_token` on, the address must also carry the ticket's token.
-pub fn may_close(
+pub(crate) fn may_close(
     cfg: &Config,
     id: u32,
     sender: &Sender,

@@ -21,12 +21,12 @@ use crate::config::{Config, DIR, Queue, SUPPORT};
 use std::path::Path;
 
 /// True when the config has queues besides `support`.
-pub fn several(cfg: &Config) -> bool {
+pub(crate) fn several(cfg: &Config) -> bool {
     cfg.queues.len() > 1
 }
 
 /// True when `addr` is an admin of any queue (the global admins or a queue's own).
-pub fn is_any_admin(cfg: &Config, addr: &str) -> bool {
+pub(crate) fn is_any_admin(cfg: &Config, addr: &str) -> bool {
     let addr = addr.trim().to_ascii_lowercase();
     cfg.admins.contains(&addr)
         || cfg
@@ -36,7 +36,7 @@ pub fn is_any_admin(cfg: &Config, addr: &str) -> bool {
 }
 
 /// The error for a queue name the config does not know, naming those it does.
-pub fn no_such_queue(cfg: &Config, name: &str) -> String {
+pub(crate) fn no_such_queue(cfg: &Config, name: &str) -> String {
     let names: Vec<&str> = cfg.queues.iter().map(|q| q.name.as_str()).collect();
     format!(
         "no queue named {name:?} (the queues are {})",
@@ -45,18 +45,12 @@ pub fn no_such_queue(cfg: &Config, name: &str) -> String {
 }
 
 /// The queue named `name`.
-pub fn find<'a>(cfg: &'a Config, name: &str) -> Option<&'a Queue> {
+pub(crate) fn find<'a>(cfg: &'a Config, name: &str) -> Option<&'a Queue> {
     cfg.queues.iter().find(|q| q.name == name)
 }
 
-/// True when the local part `local` (lowercased) is a queue's address other than
-/// support's.
-pub fn is_queue_address(cfg: &Config, local: &str) -> bool {
-    cfg.queues.iter().skip(1).any(|q| q.address == local)
-}
-
 /// The queue a new ticket opened by mail to `rcpt` belongs to.
-pub fn of_recipient(cfg: &Config, rcpt: &str) -> String {
+pub(crate) fn of_recipient(cfg: &Config, rcpt: &str) -> String {
     crate::address::split(rcpt)
         .filter(|(_, d)| *d == cfg.addresses.domain)
         .and_then(|(l, _)| cfg.queues.iter().skip(1).find(|q| q.address == l))
@@ -68,7 +62,7 @@ pub fn of_recipient(cfg: &Config, rcpt: &str) -> String {
 /// line after an empty line (as `mbox::read` splits them, and mboxrd quotes every
 /// `From ` line of a body), and its trace block follows that line. A 2 MB ticket costs
 /// one memchr pass rather than a copy of every message.
-pub fn of_ticket_bytes(data: &[u8]) -> String {
+pub(crate) fn of_ticket_bytes(data: &[u8]) -> String {
     let first = data.starts_with(b"From ").then_some(0);
     let starts = first
         .into_iter()
@@ -97,7 +91,7 @@ pub(crate) fn of_first_entry(head: &[u8]) -> String {
 /// came in. Only the first 64 KiB of the ticket are read, so a follow-up costs the
 /// same in a ticket of any size. With no queues but `support` configured nothing is
 /// read: every ticket's notices then go to the same admins anyway.
-pub fn of_ticket(cfg: &Config, store: &crate::store::Store, id: u32) -> String {
+pub(crate) fn of_ticket(cfg: &Config, store: &crate::store::Store, id: u32) -> String {
     if !several(cfg) {
         return SUPPORT.into();
     }
@@ -108,7 +102,11 @@ pub fn of_ticket(cfg: &Config, store: &crate::store::Store, id: u32) -> String {
 }
 
 /// After `reindex` has read ticket `id` whole: the move record agrees with its notes.
-pub fn reindex_moves(store: &crate::store::Store, id: u32, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn reindex_moves(
+    store: &crate::store::Store,
+    id: u32,
+    data: &[u8],
+) -> std::io::Result<()> {
     let last = of_ticket_bytes(data);
     let moved = (last != of_first_entry(data)).then_some(last);
     store.set_moved(id, moved.as_deref())
@@ -117,7 +115,7 @@ pub fn reindex_moves(store: &crate::store::Store, id: u32, data: &[u8]) -> std::
 /// The first `max` bytes of ticket `id`, read without leaving a new access time: mutt
 /// tells new mail by a file modified after it was last read, and deliver reads a
 /// ticket before appending to it (its queue) and after (the notice's requester).
-pub fn read_quietly(store: &crate::store::Store, id: u32, max: u64) -> Option<Vec<u8>> {
+pub(crate) fn read_quietly(store: &crate::store::Store, id: u32, max: u64) -> Option<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let path = store.path(id, store.state(id)?);
@@ -136,7 +134,7 @@ pub fn read_quietly(store: &crate::store::Store, id: u32, max: u64) -> Option<Ve
 }
 
 /// The requester of ticket `id` (its first mail's Reply-To, else From), read quietly.
-pub fn requester(store: &crate::store::Store, id: u32) -> Option<String> {
+pub(crate) fn requester(store: &crate::store::Store, id: u32) -> Option<String> {
     let head = read_quietly(store, id, 256 * 1024)?;
     let first = crate::mbox::read(&head).ok()?.into_iter().next()?;
     let m = crate::inbound::parse(&first.message).ok()?;
@@ -146,7 +144,7 @@ pub fn requester(store: &crate::store::Store, id: u32) -> Option<String> {
 /// The config as it applies to a ticket of queue `name`: the queue's admins, its
 /// templates (over the global ones) and its `ack` setting. A queue that is no longer
 /// configured keeps its name and gets the global settings.
-pub fn scoped(cfg: &Config, name: &str) -> Config {
+pub(crate) fn scoped(cfg: &Config, name: &str) -> Config {
     let mut c = cfg.clone();
     c.queue = name.to_string();
     if let Some(q) = find(cfg, name) {
@@ -192,7 +190,7 @@ fn present(dir: &Path) -> std::io::Result<Option<Vec<String>>> {
 
 /// True when `STORE/queues/` lists exactly the configured queue addresses (a store
 /// with no other queues needs no directory at all).
-pub fn in_step(cfg: &Config) -> std::io::Result<bool> {
+pub(crate) fn in_step(cfg: &Config) -> std::io::Result<bool> {
     let dir = cfg.store.join(DIR);
     let mut want: Vec<String> = wanted(cfg).into_iter().map(|(a, _)| a).collect();
     want.sort();
@@ -204,7 +202,7 @@ pub fn in_step(cfg: &Config) -> std::io::Result<bool> {
 
 /// Brings `STORE/queues/` in step with the config: a file per queue address (holding
 /// the queue's name), and no other. Returns what changed, one line each.
-pub fn sync(cfg: &Config) -> std::io::Result<Vec<String>> {
+pub(crate) fn sync(cfg: &Config) -> std::io::Result<Vec<String>> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let dir = cfg.store.join(DIR);
     let want = wanted(cfg);
@@ -263,7 +261,7 @@ pub fn sync(cfg: &Config) -> std::io::Result<Vec<String>> {
 /// What `deliver` does before it reads the message: put `STORE/queues/` in step when
 /// it is not (an edited config). Cheap when it is: one directory listing. Errors are
 /// left to `check`, which reports them.
-pub fn sync_if_stale(cfg: &Config) {
+pub(crate) fn sync_if_stale(cfg: &Config) {
     if cfg.source.is_none() || !cfg.store.is_dir() {
         return;
     }
@@ -275,7 +273,7 @@ pub fn sync_if_stale(cfg: &Config) {
 /// `list --queue NAME`: keeps the rows of queue `name`. A name that is neither
 /// configured nor any listed ticket's is an error (a typo should not look like an
 /// empty queue).
-pub fn filter_rows<T>(
+pub(crate) fn filter_rows<T>(
     cfg: &Config,
     name: Option<&str>,
     rows: &mut Vec<(crate::summary::Summary<'_>, T)>,
@@ -292,7 +290,7 @@ pub fn filter_rows<T>(
 
 /// What `check` adds: it puts `STORE/queues/` in step with the config (printing what
 /// changed), and reports every template file that is refused, with FILE:LINE.
-pub fn check(
+pub(crate) fn check(
     cfg: &Config,
     problems: &mut Vec<String>,
     out: &mut dyn std::io::Write,

@@ -94,7 +94,7 @@ pub enum Route {
 }
 
 /// N for one of our own Message-IDs whose MAC verifies under `key`
-/// ([`crate::headers::own_message_ticket`]).
+/// (`headers::own_message_ticket`).
 pub fn own_message_ticket(cfg: &Addresses, key: Option<&[u8]>, message_id: &str) -> Option<u32> {
     crate::headers::own_message_ticket(&cfg.domain, key?, message_id)
 }

@@ -38,7 +38,7 @@ pub enum Name {
 }
 
 /// Every template, in the order `check` reports them.
-pub const NAMES: [Name; 5] = [
+pub(crate) const NAMES: [Name; 5] = [
     Name::Ack,
     Name::Notice,
     Name::Close,
@@ -96,7 +96,7 @@ impl Name {
 // relay-footer has the variables of close (the customer's set without {quote}).
 
 /// Every variable of any template, with what it holds (for errors and the README).
-pub const VARIABLES: [(&str, &str); 12] = [
+pub(crate) const VARIABLES: [(&str, &str); 12] = [
     ("ticket", "the ticket number"),
     ("address", "the ticket's address, ticket-N@DOMAIN"),
     ("subject", "the Subject of the first mail, or (none)"),
@@ -121,7 +121,7 @@ pub const VARIABLES: [(&str, &str); 12] = [
 ];
 
 /// The built-in texts. They are templates like any file, rendered the same way.
-pub const BUILTIN_ACK: &str = "\
+pub(crate) const BUILTIN_ACK: &str = "\
 Your message has been received and filed as ticket {ticket}.
 
 {note}
@@ -134,7 +134,7 @@ Please keep {tag} in the subject.
 This is an automatic reply, sent once per ticket.
 ";
 
-pub const BUILTIN_NOTICE: &str = "\
+pub(crate) const BUILTIN_NOTICE: &str = "\
 Ticket {ticket}: {event}
 Queue:   {queue}
 From:    {sender}
@@ -148,7 +148,7 @@ Close: {close_address}
 ";
 
 /// The notice when answers are relayed: its Reply-To is the secret reply address.
-pub const BUILTIN_NOTICE_RELAY: &str = "\
+pub(crate) const BUILTIN_NOTICE_RELAY: &str = "\
 Ticket {ticket}: {event}
 Queue:   {queue}
 From:    {sender}
@@ -162,9 +162,9 @@ Close: {close_address}
 ";
 
 /// No footer: the admin's answer goes on as it was written.
-pub const BUILTIN_RELAY_FOOTER: &str = "";
+pub(crate) const BUILTIN_RELAY_FOOTER: &str = "";
 
-pub const BUILTIN_CLOSE: &str = "\
+pub(crate) const BUILTIN_CLOSE: &str = "\
 Ticket {ticket} has been closed.
 
 Subject: {subject}
@@ -174,7 +174,7 @@ If you still need help, reply to this mail: your reply reopens the ticket.
 
 /// The longest line a template file may have: a body line must fit in 998 octets
 /// (RFC 5322), and the variables on it add to it.
-pub const LINE_MAX: usize = 800;
+pub(crate) const LINE_MAX: usize = 800;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -386,7 +386,7 @@ impl Templates {
 /// Reads the templates of `dir`. A missing file is the built-in text; a file that
 /// others may write, that is not UTF-8 or that does not parse is refused (listed in
 /// `rejected` with FILE:LINE). A missing directory refuses nothing but is reported.
-pub fn load_dir(dir: &Path) -> Templates {
+pub(crate) fn load_dir(dir: &Path) -> Templates {
     use std::io::Read;
     let mut out = Templates {
         dir: Some(dir.to_path_buf()),
@@ -489,7 +489,7 @@ pub fn load_dir(dir: &Path) -> Templates {
 /// The template for `name` from `templates`, else the built-in `builtin`, with the
 /// reason when a file was refused (deliver logs it). The built-in texts always parse
 /// (a unit test renders each), so this cannot fail.
-pub fn pick(templates: &Templates, name: Name, builtin: &str) -> (Template, Option<String>) {
+pub(crate) fn pick(templates: &Templates, name: Name, builtin: &str) -> (Template, Option<String>) {
     if let Some(t) = templates.get(name) {
         return (t.clone(), None);
     }

@@ -270,7 +270,7 @@ impl Admin<'_> {
 
 /// `mailtix move N QUEUE`: a note in the ticket, whose trace block names the new
 /// queue. Moving a ticket to the queue it is in changes nothing.
-pub fn move_ticket(
+pub(crate) fn move_ticket(
     admin: &Admin<'_>,
     id: u32,
     name: &str,
@@ -328,7 +328,7 @@ pub fn move_ticket(
 /// with the ticket's queue's templates: its header section as it would go out, then
 /// the body as text. A refused template file is named on a `note:` line first (the
 /// built-in text is what would go out). Nothing is sent or written.
-pub fn template_preview(
+pub(crate) fn template_preview(
     admin: &Admin<'_>,
     name: &str,
     id: u32,

@@ -26,7 +26,7 @@
 //! archive can always be rebuilt from the store. Runs on one OUTDIR are serialised
 //! by a lock in the state directory, so hooks of two deliveries at once are safe.
 
-pub mod render;
+pub(crate) mod render;
 
 use crate::cli::HtmlArgs;
 use crate::config::Config;
@@ -67,7 +67,7 @@ struct Out {
 }
 
 /// `mailtix html OUTDIR [--public]`.
-pub fn build(
+pub(crate) fn build(
     cfg: &Config,
     store: &Store,
     args: &HtmlArgs,
