@@ -2,9 +2,12 @@
 //! the [`Lookup`] trait, so the rules are tested with a table and no files.
 //!
 //! First match wins (SPEC "Routing"):
+//! 0. `ticket-N-bounce-MAC@`, the VERP envelope sender of mail mailtix sends, files a
+//!    bounce in N ([`Route::Bounce`]); deliver has checked the MAC before routing, and
+//!    nothing is sent or reopened for it.
 //! 1. `ticket-N-close@` closes N (if allowed) and files the mail in N.
 //! 2. `ticket-N@` and `ticket-N-reply-TOKEN@` file the mail in N.
-//! 3. `support@` with `[issueN]` in the Subject files it in N. A tag naming a ticket
+//! 3. `support@` (or a queue's address) with `[issueN]` in the Subject files it in N. A tag naming a ticket
 //!    that does not exist is plain text ([`dangling_tag`] names it for the ack), so the
 //!    rules below go on: a forged sender never gets a bounce for it.
 //! 4. `support@` whose own copy (Message-ID and body) is stored in a ticket, whose
