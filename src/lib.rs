@@ -355,13 +355,16 @@ fn run_admin(io: Inputs<'_>, config: Option<PathBuf>, command: AdminCommand) -> 
         AdminCommand::Check(_) => admin.check(stdout),
         AdminCommand::Reindex => {
             // The search index is derived from the tickets too: rebuilt even when some
-            // ticket could not be read, and both failures are reported.
-            let tickets = admin.reindex(stdout);
-            let search = search::rebuild(&admin).and_then(|n| {
+            // ticket could not be read, never when the store itself is unusable.
+            (|| -> anyhow::Result<()> {
+                let unreadable = admin.reindex(stdout)?;
+                let n = search::rebuild(&admin)?;
                 writeln!(stdout, "rebuilt the search index of {n} tickets")?;
+                if !unreadable.is_empty() {
+                    anyhow::bail!("{}", unreadable.join("; "));
+                }
                 Ok(())
-            });
-            tickets.and(search)
+            })()
         }
         AdminCommand::Muttrc => admin.muttrc(stdout),
         AdminCommand::Search(a) => search::run(&admin, a, stdout),
