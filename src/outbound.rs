@@ -137,8 +137,9 @@ pub(crate) fn send_notice(
     // Reading the requester costs a read of the ticket's start: only for a template
     // that shows it (the built-in notice does not).
     let requester = notify::template_uses(cfg, name, crate::template::BUILTIN_NOTICE, "requester")
-        .then(|| crate::queue::requester(cx.store, id))
+        .then(|| requester(cx, id))
         .flatten()
+        .map(|(m, _)| m.addr)
         .unwrap_or_default();
     let facts = NoticeFacts {
         kind,

@@ -98,7 +98,10 @@ pub(crate) fn of_ticket(cfg: &Config, store: &crate::store::Store, id: u32) -> S
     if let Some(q) = store.moved_to(id) {
         return q;
     }
-    read_quietly(store, id, 64 * 1024).map_or_else(|| SUPPORT.to_string(), |d| of_first_entry(&d))
+    store
+        .state(id)
+        .and_then(|st| store.read_head(id, st, 64 * 1024).ok())
+        .map_or_else(|| SUPPORT.to_string(), |d| of_first_entry(&d))
 }
 
 /// After `reindex` has read ticket `id` whole: the move record agrees with its notes.
@@ -110,35 +113,6 @@ pub(crate) fn reindex_moves(
     let last = of_ticket_bytes(data);
     let moved = (last != of_first_entry(data)).then_some(last);
     store.set_moved(id, moved.as_deref())
-}
-
-/// The first `max` bytes of ticket `id`, read without leaving a new access time: mutt
-/// tells new mail by a file modified after it was last read, and deliver reads a
-/// ticket before appending to it (its queue) and after (the notice's requester).
-pub(crate) fn read_quietly(store: &crate::store::Store, id: u32, max: u64) -> Option<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = store.path(id, store.state(id)?);
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .ok()?;
-    let atime = f.metadata().and_then(|m| m.accessed()).ok();
-    let mut buf = Vec::new();
-    (&f).take(max).read_to_end(&mut buf).ok()?;
-    if let Some(a) = atime {
-        let _ = f.set_times(std::fs::FileTimes::new().set_accessed(a));
-    }
-    Some(buf)
-}
-
-/// The requester of ticket `id` (its first mail's Reply-To, else From), read quietly.
-pub(crate) fn requester(store: &crate::store::Store, id: u32) -> Option<String> {
-    let head = read_quietly(store, id, 256 * 1024)?;
-    let first = crate::mbox::read(&head).ok()?.into_iter().next()?;
-    let m = crate::inbound::parse(&first.message).ok()?;
-    m.reply_to.or(m.from).map(|b| b.addr)
 }
 
 /// The config as it applies to a ticket of queue `name`: the queue's admins, its

@@ -621,6 +621,10 @@ impl Store {
     }
 
     /// The first `max` bytes of ticket `id`: enough for its first message's headers.
+    ///
+    /// The read leaves the file's access time as it was: mutt tells a folder with new
+    /// mail by a modification after the last read, and deliver reads a ticket's start
+    /// (its queue, its requester) around the append it makes.
     pub fn read_head(&self, id: u32, state: State, max: u64) -> io::Result<Vec<u8>> {
         let path = self.path(id, state);
         let f = OpenOptions::new()
@@ -628,8 +632,12 @@ impl Store {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| ctx(path.display(), e))?;
+        let atime = f.metadata().and_then(|m| m.accessed()).ok();
         let mut buf = Vec::new();
-        f.take(max).read_to_end(&mut buf)?;
+        (&f).take(max).read_to_end(&mut buf)?;
+        if let Some(a) = atime {
+            let _ = f.set_times(fs::FileTimes::new().set_accessed(a));
+        }
         Ok(buf)
     }
 
