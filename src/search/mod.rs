@@ -568,18 +568,7 @@ fn catch_up(
                 })
                 .collect()
         };
-        if changed.len() < 8 {
-            work(&changed)
-        } else {
-            let (a, b) = changed.split_at(changed.len() / 2);
-            std::thread::scope(|sc| {
-                let first = sc.spawn(|| work(a));
-                let mut second = work(b);
-                let mut out = first.join().unwrap_or_default();
-                out.append(&mut second);
-                out
-            })
-        }
+        crate::store::on_two_threads(&changed, 8, work)
     };
     writer
         .commit()

@@ -686,17 +686,7 @@ impl Store {
                 .map(|(id, e)| (*id, e.metadata().ok().and_then(|m| f(&m))))
                 .collect()
         };
-        if entries.len() < 4096 {
-            return one(&entries);
-        }
-        let (a, b) = entries.split_at(entries.len() / 2);
-        std::thread::scope(|sc| {
-            let first = sc.spawn(|| one(a));
-            let mut second = one(b);
-            let mut out = first.join().unwrap_or_default();
-            out.append(&mut second);
-            out
-        })
+        on_two_threads(&entries, 4096, one)
     }
 
     /// The directory of the tickets of `state`.
@@ -781,6 +771,27 @@ fn read_text_nofollow(path: &Path) -> io::Result<String> {
 #[allow(clippy::disallowed_methods)]
 fn age(t: SystemTime) -> Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
+}
+
+/// `work` over `items`, split in two halves on two threads when there are at least
+/// `min` of them (the machines mailtix runs on have two cores or more); the results in
+/// the order of `items`.
+pub(crate) fn on_two_threads<T: Sync, R: Send>(
+    items: &[T],
+    min: usize,
+    work: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    if items.len() < min {
+        return work(items);
+    }
+    let (a, b) = items.split_at(items.len() / 2);
+    std::thread::scope(|sc| {
+        let first = sc.spawn(|| work(a));
+        let mut second = work(b);
+        let mut out = first.join().unwrap_or_default();
+        out.append(&mut second);
+        out
+    })
 }
 
 /// Opens a file of the store with mailtix's mode, never through a symlink; an error
