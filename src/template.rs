@@ -134,7 +134,10 @@ Please keep {tag} in the subject.
 This is an automatic reply, sent once per ticket.
 ";
 
-pub(crate) const BUILTIN_NOTICE: &str = "\
+/// What both built-in notices begin with.
+macro_rules! notice_head {
+    () => {
+        "\
 Ticket {ticket}: {event}
 Queue:   {queue}
 From:    {sender}
@@ -143,23 +146,21 @@ Note:    {note}
 
 {quote}
 
-Replies to this mail are filed in ticket {ticket}.
-Close: {close_address}
-";
+"
+    };
+}
+
+pub(crate) const BUILTIN_NOTICE: &str = concat!(
+    notice_head!(),
+    "Replies to this mail are filed in ticket {ticket}.\nClose: {close_address}\n"
+);
 
 /// The notice when answers are relayed: its Reply-To is the secret reply address.
-pub(crate) const BUILTIN_NOTICE_RELAY: &str = "\
-Ticket {ticket}: {event}
-Queue:   {queue}
-From:    {sender}
-Subject: {subject}
-Note:    {note}
-
-{quote}
-
-Replies to this mail are filed in ticket {ticket} and sent on to its requester.
-Close: {close_address}
-";
+pub(crate) const BUILTIN_NOTICE_RELAY: &str = concat!(
+    notice_head!(),
+    "Replies to this mail are filed in ticket {ticket} and sent on to its requester.\n",
+    "Close: {close_address}\n"
+);
 
 /// No footer: the admin's answer goes on as it was written.
 pub(crate) const BUILTIN_RELAY_FOOTER: &str = "";
